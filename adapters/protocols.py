@@ -1,0 +1,188 @@
+"""The seams between controllers and the outside world.
+
+Controllers and the CLI's logic see only these Protocols; the implementations
+live beside them (``adapters/etcd/`` on aetcd, later ``adapters/mesos/`` on
+httpx). The split follows controller-runtime's client: a reader, a writer,
+and a status writer, composed into :class:`Store`.
+
+Objects are the typed :class:`crds.meta.Resource` subclasses. An object is
+named by an :class:`ObjectKey`; ``domain`` is ``None`` for cluster-scoped kinds.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from crds.events import Event
+from crds.meta import Resource
+
+__all__ = [
+    "Create",
+    "Delete",
+    "EventType",
+    "ListResult",
+    "ObjectKey",
+    "Store",
+    "StoreReader",
+    "StoreWriter",
+    "Update",
+    "WatchEvent",
+    "WriteOp",
+]
+
+
+@dataclass(frozen=True, order=True)
+class ObjectKey:
+    """Names one object: its kind, its domain (None when cluster-scoped) and its name."""
+
+    kind: str
+    domain: str | None
+    name: str
+
+    @classmethod
+    def of(cls, obj: Resource) -> ObjectKey:
+        return cls(obj.kind, obj.metadata.domain, obj.metadata.name)
+
+    def __str__(self) -> str:
+        where = f"{self.domain}/" if self.domain else ""
+        return f"{self.kind}/{where}{self.name}"
+
+
+@dataclass(frozen=True)
+class ListResult:
+    """Objects as of one etcd revision; watch from ``revision + 1`` to miss nothing."""
+
+    items: list[Resource]
+    revision: int
+
+
+class EventType(enum.StrEnum):
+    ADDED = "ADDED"
+    MODIFIED = "MODIFIED"
+    DELETED = "DELETED"
+
+
+@dataclass(frozen=True)
+class WatchEvent:
+    """One change. For DELETED, ``obj`` is the last state before deletion.
+
+    ``synthetic`` is True when the event was derived by relisting after the
+    watch fell behind a compaction, rather than read from etcd's history.
+    """
+
+    type: EventType
+    obj: Resource
+    revision: int
+    synthetic: bool = False
+
+
+@dataclass(frozen=True)
+class Create:
+    """Create ``obj``; fails with AlreadyExists when the name is taken."""
+
+    obj: Resource
+
+
+@dataclass(frozen=True)
+class Update:
+    """Replace the spec side of ``obj`` (metadata and spec; status is untouched).
+
+    When ``obj.metadata.resource_version`` is set, the write is a
+    compare-and-swap against it and fails with ConflictError if stale.
+    """
+
+    obj: Resource
+
+
+@dataclass(frozen=True)
+class Delete:
+    """Delete the object; with ``resource_version`` the delete is a compare-and-swap."""
+
+    key: ObjectKey
+    resource_version: str | None = None
+
+
+WriteOp = Create | Update | Delete
+
+
+class StoreReader(Protocol):
+    async def get(self, key: ObjectKey) -> Resource:
+        """The object with its status; NotFound if absent."""
+        ...
+
+    async def list(
+        self,
+        kind: str | None = None,
+        *,
+        domain: str | None = None,
+        selector: str | None = None,
+    ) -> ListResult:
+        """Objects of ``kind`` (all kinds when None), in ``domain`` when given,
+        matching the label ``selector`` (``app=web,tier!=db,env in (a,b),!x``)."""
+        ...
+
+    def watch(
+        self,
+        kind: str | None = None,
+        *,
+        domain: str | None = None,
+        revision: int,
+    ) -> AsyncIterator[WatchEvent]:
+        """Changes after ``revision`` (exclusive), forever. Resumes after a
+        dropped connection from the last revision seen; after compaction it
+        relists and yields synthetic events for the difference."""
+        ...
+
+
+class StoreWriter(Protocol):
+    async def commit(self, ops: Sequence[WriteOp]) -> list[Resource | None]:
+        """Apply ``ops`` in as few etcd transactions as its limits allow.
+
+        Each transaction is all-or-nothing. Returns, per op, the object as
+        stored (None for a delete that removed the object). A delete of an
+        object that has finalizers sets ``deletionTimestamp`` and returns it.
+        """
+        ...
+
+    async def create(self, obj: Resource) -> Resource: ...
+
+    async def update(self, obj: Resource) -> Resource: ...
+
+    async def delete(self, key: ObjectKey, *, resource_version: str | None = None) -> Resource | None:
+        """None when the object is gone; the object when finalizers hold it."""
+        ...
+
+    async def update_status(self, obj: Resource) -> Resource:
+        """Write ``obj.status`` under its own key; the spec side is untouched."""
+        ...
+
+
+class Store(StoreReader, StoreWriter, Protocol):
+    """Reader and writer together, plus the few calls tools need."""
+
+    async def revision(self) -> int:
+        """The current etcd revision."""
+        ...
+
+    async def get_raw(self, path: str) -> bytes | None:
+        """A value under ``<prefix>/<path>`` that is not an object (ApplySet membership)."""
+        ...
+
+    async def put_raw(self, path: str, value: bytes) -> None: ...
+
+    async def delete_raw(self, path: str) -> None: ...
+
+    async def record_event(self, event: Event) -> None:
+        """Keep ``event`` for a while (on an etcd lease); a repeat of the same
+        object and reason within that time raises its count instead."""
+        ...
+
+    async def events(self, key: ObjectKey | None = None) -> list[Event]:
+        """Recent events, oldest first; only those about ``key`` when given."""
+        ...
+
+    async def close(self) -> None: ...
+
