@@ -1,0 +1,59 @@
+# The two commands a new user types are `make up` and `make test`; everything
+# installs into .venv from nothing. CI runs `make check` and `make test`.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+SRC    := crds adapters reconciler cli localcluster
+PYTEST_ARGS ?=
+
+.PHONY: help venv up down test e2e check format schemas bench clean
+
+help:
+	@echo "make up      start the local data center and apply specs/"
+	@echo "make down    stop it (state stays in .state/)"
+	@echo "make test    install and run the whole test suite"
+	@echo "make check   ruff, mypy --strict, import-linter, schema freshness"
+	@echo "make bench   print the performance figures"
+	@echo "make schemas regenerate crds/schemas/ from the models"
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+up: venv
+	$(BIN)/dcosctl up
+
+down: venv
+	$(BIN)/dcosctl down
+
+test: venv
+	$(BIN)/pytest -q $(PYTEST_ARGS)
+
+e2e: venv
+	$(BIN)/pytest -q e2e $(PYTEST_ARGS)
+
+check: venv
+	$(BIN)/ruff format --diff .
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+	$(BIN)/python -m crds.schemas --check
+
+format: venv
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+schemas: venv
+	$(BIN)/python -m crds.schemas
+
+bench: venv
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
