@@ -15,16 +15,16 @@ from __future__ import annotations
 import enum
 import re
 from datetime import datetime
-from typing import Any, ClassVar, Literal, Self
+from typing import Any, ClassVar, Final, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 __all__ = [
     "API_VERSION",
+    "DNS_LABEL",
     "Condition",
     "ConditionStatus",
-    "DNS_LABEL",
     "DcosModel",
     "ObjectMeta",
     "OwnerReference",
@@ -34,7 +34,7 @@ __all__ = [
     "Status",
 ]
 
-API_VERSION = "dcos/v1"
+API_VERSION: Final = "dcos/v1"
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _QUALIFIED_KEY = re.compile(
     r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
@@ -75,12 +75,17 @@ class OwnerReference(DcosModel):
     """Points at the object that owns this one; garbage collection follows it."""
 
     api_version: str = API_VERSION
+    """The owner's apiVersion."""
     kind: str
+    """The owner's kind."""
     name: str
+    """The owner's name."""
     uid: str
+    """The owner's uid, so a new object of the same name is not mistaken for the owner."""
     controller: bool = False
     """True on the one owner that manages this object."""
     block_owner_deletion: bool = False
+    """True keeps the owner from being deleted before this object is."""
 
 
 class ObjectMeta(DcosModel):
@@ -102,11 +107,13 @@ class ObjectMeta(DcosModel):
     generation: int | None = None
     """Grows by one each time the spec changes."""
     creation_timestamp: datetime | None = None
+    """Set by the store on create."""
     deletion_timestamp: datetime | None = None
     """Set when deletion was asked for while finalizers remained."""
     finalizers: list[str] = Field(default_factory=list)
     """Controllers that must clean up before the object goes."""
     owner_references: list[OwnerReference] = Field(default_factory=list)
+    """Objects this one belongs to; it is deleted when they are."""
 
     @field_validator("name")
     @classmethod
@@ -141,11 +148,13 @@ class Condition(DcosModel):
     type: str
     """What is observed, e.g. Ready, Progressing, Degraded."""
     status: ConditionStatus
+    """True, False or Unknown."""
     reason: str = ""
     """One CamelCase word for machines."""
     message: str = ""
     """One sentence for people."""
     last_transition_time: datetime | None = None
+    """When status last changed."""
 
 
 class Status(DcosModel):
@@ -154,6 +163,7 @@ class Status(DcosModel):
     observed_generation: int | None = None
     """The spec generation the controller last acted on."""
     conditions: list[Condition] = Field(default_factory=list)
+    """The latest observation of each type."""
 
 
 class PrinterColumn(DcosModel):
@@ -181,9 +191,13 @@ class Resource(DcosModel):
     api_version: Literal["dcos/v1"] = API_VERSION
     """Always dcos/v1."""
     kind: str
+    """The kind of object."""
     metadata: ObjectMeta
+    """Name, domain, labels and the store's bookkeeping."""
     spec: Any
+    """What the user wants."""
     status: Any
+    """What controllers observed."""
 
     @model_validator(mode="after")
     def _scope_matches_domain(self) -> Self:

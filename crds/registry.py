@@ -8,7 +8,7 @@ kind's model) and is what the store and the manifest loader both call.
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from crds.errors import SpecError
 from crds.meta import API_VERSION, Resource
@@ -23,7 +23,7 @@ KINDS: dict[str, type[Resource]] = {}
 
 def register(cls: R) -> R:
     """Class decorator adding a kind to :data:`KINDS`."""
-    kind = cls.model_fields["kind"].default
+    kind = cast(type[Resource], cls).model_fields["kind"].default
     if not isinstance(kind, str):
         raise TypeError(f"{cls.__name__} must give `kind` a string default")
     KINDS[kind] = cls

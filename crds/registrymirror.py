@@ -1,0 +1,103 @@
+"""RegistryMirror: a highly available Docker registry inside the data center.
+
+Every host pulls images at launch; during a sale launch hundreds pull at once,
+so images come from registry replicas near the hosts rather than from the
+upstream registry. A RegistryMirror runs ``replicas`` registry containers,
+each on a different host (never two on one host, so losing a server loses at
+most one replica), and copies the listed ``repositories`` from ``upstream``
+every ``syncIntervalSeconds`` through the Docker Registry HTTP API v2. Apps
+name the mirror's address in their image references.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import ClassVar, Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, field_validator
+
+from crds.common import AbsolutePath, ImageRef, LabelSelector
+from crds.meta import DcosModel, PrinterColumn, Resource, Scope, Status
+from crds.registry import register
+
+__all__ = ["RegistryMirror", "RegistryMirrorSpec", "RegistryMirrorStatus"]
+
+_REPOSITORY_GLOB = re.compile(r"^[a-z0-9*?]([a-z0-9*?._/-]*[a-z0-9*?])?$")
+
+
+class RegistryMirrorSpec(DcosModel):
+    """How many replicas, where they run, and what they copy from where."""
+
+    replicas: int = Field(default=1, ge=1)
+    """Registry containers to run, each on a different host."""
+    host_selector: LabelSelector = LabelSelector()
+    """Hosts eligible for a replica, by label; empty selects every host. At least
+    ``replicas`` hosts must match, since no two replicas share a host."""
+    image: ImageRef = "registry:2"
+    """The registry server image."""
+    port: int = Field(default=5000, ge=1, le=65535)
+    """Port each replica listens on, on the host's address."""
+    storage_path: AbsolutePath = "/data/registry"
+    """Directory on the host holding the replica's image layers."""
+    upstream: str
+    """URL of the registry copied from, e.g. https://registry.example.com."""
+    repositories: list[str] = Field(min_length=1)
+    """Repositories to copy, by name (shop/cart) or glob (shop/*); "*" copies everything."""
+    sync_interval_seconds: int = Field(default=300, ge=10)
+    """Seconds between two copies from upstream."""
+
+    @field_validator("upstream")
+    @classmethod
+    def _upstream_is_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"upstream {value!r} must be an http:// or https:// URL with a host")
+        return value
+
+    @field_validator("repositories")
+    @classmethod
+    def _repository_names(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if not _REPOSITORY_GLOB.fullmatch(name):
+                raise ValueError(
+                    f"repository {name!r} must be a lower-case repository name or glob (shop/*)"
+                )
+        return value
+
+
+class RegistryMirrorStatus(Status):
+    """What the RegistryMirror controller observed."""
+
+    ready_replicas: int | None = None
+    """Replicas answering the registry API."""
+    hosts: list[str] = Field(default_factory=list)
+    """Hosts running a replica."""
+    last_sync_time: datetime | None = None
+    """When the last copy from upstream finished."""
+    synced_repositories: int | None = None
+    """Repositories copied by the last sync."""
+
+
+@register
+class RegistryMirror(Resource):
+    """Registry replicas on distinct hosts, copying repositories from an upstream registry."""
+
+    SCOPE: ClassVar[Scope] = Scope.CLUSTER
+    PLURAL: ClassVar[str] = "registrymirrors"
+    SHORT_NAMES: ClassVar[tuple[str, ...]] = ("registrymirror", "rm", "mirror")
+    PRINTER_COLUMNS: ClassVar[tuple[PrinterColumn, ...]] = (
+        PrinterColumn(name="REPLICAS", path="spec.replicas"),
+        PrinterColumn(name="READY", path="status.readyReplicas"),
+        PrinterColumn(name="LAST-SYNC", path="status.lastSyncTime"),
+        PrinterColumn(name="UPSTREAM", path="spec.upstream", wide=True),
+        PrinterColumn(name="PORT", path="spec.port", wide=True),
+    )
+
+    kind: Literal["RegistryMirror"] = "RegistryMirror"
+    """Always RegistryMirror."""
+    spec: RegistryMirrorSpec
+    """How many replicas, where they run, and what they copy from where."""
+    status: RegistryMirrorStatus = RegistryMirrorStatus()
+    """What the RegistryMirror controller observed."""
