@@ -151,7 +151,9 @@ class StoreWriter(Protocol):
 
     async def update(self, obj: Resource) -> Resource: ...
 
-    async def delete(self, key: ObjectKey, *, resource_version: str | None = None) -> Resource | None:
+    async def delete(
+        self, key: ObjectKey, *, resource_version: str | None = None
+    ) -> Resource | None:
         """None when the object is gone; the object when finalizers hold it."""
         ...
 
@@ -185,4 +187,3 @@ class Store(StoreReader, StoreWriter, Protocol):
         ...
 
     async def close(self) -> None: ...
-

@@ -30,6 +30,11 @@ def run() -> list[Figure]:
         table = [dcosctl(server.endpoint, "/bench", "get", "apps", "-A") for _ in range(3)]
         as_json = [dcosctl(server.endpoint, "/bench", "get", "apps", "-A", "-o", "json")]
     return [
-        Figure("get apps -A, 10,000 objects, table (median of 3)", statistics.median(table) * 1000, "ms", "<= 1,000"),
+        Figure(
+            "get apps -A, 10,000 objects, table (median of 3)",
+            statistics.median(table) * 1000,
+            "ms",
+            "<= 1,000",
+        ),
         Figure("get apps -A, 10,000 objects, -o json", as_json[0] * 1000, "ms", ""),
     ]

@@ -18,4 +18,8 @@ def _once() -> float:
 def run() -> list[Figure]:
     _once()  # warm the page cache
     runs = [_once() for _ in range(10)]
-    return [Figure("dcosctl --help start-up (median of 10)", statistics.median(runs) * 1000, "ms", "<= 300")]
+    return [
+        Figure(
+            "dcosctl --help start-up (median of 10)", statistics.median(runs) * 1000, "ms", "<= 300"
+        )
+    ]

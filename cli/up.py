@@ -97,15 +97,15 @@ async def _apply_specs(*, endpoint: str, specs: Path) -> None:
             async with open_store(settings) as store:
                 await store.revision()
                 started = time.monotonic()
-                results = await apply_manifests(
-                    store, manifests, prune=True, applyset=APPLYSET
-                )
+                results = await apply_manifests(store, manifests, prune=True, applyset=APPLYSET)
                 took = time.monotonic() - started
                 listing = await store.list()
             break
         except Unavailable:
             if time.monotonic() > deadline:
-                raise DcosError(f"etcd at {endpoint} did not answer within 30 s; see .state/etcd.log") from None
+                raise DcosError(
+                    f"etcd at {endpoint} did not answer within 30 s; see .state/etcd.log"
+                ) from None
             await asyncio.sleep(0.2)
     actions = Counter(result.action.value for result in results)
     summary = ", ".join(f"{count} {action}" for action, count in sorted(actions.items()))

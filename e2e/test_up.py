@@ -52,7 +52,9 @@ class Cluster:
             timeout=120,
         )
         if check and proc.returncode != 0:
-            raise AssertionError(f"dcosctl {' '.join(args)} exited {proc.returncode}:\n{proc.stderr}")
+            raise AssertionError(
+                f"dcosctl {' '.join(args)} exited {proc.returncode}:\n{proc.stderr}"
+            )
         return proc
 
     def up(self) -> subprocess.CompletedProcess[str]:
@@ -104,9 +106,10 @@ def test_up_applies_specs_then_edits_converge_and_down_stops_etcd(cluster: Clust
     cluster.run("apply", "-f", str(path))
     assert cluster.run("diff", "-f", str(path), check=False).returncode == 0
 
-    scaling = next((cluster.workdir / "specs").rglob("*scaling*"), None)
-    assert scaling is not None, "specs/ has a ScalingPolicy file"
-    scaling.unlink()
+    scaling = sorted((cluster.workdir / "specs").rglob("scalingpolicies.yaml"))
+    assert scaling, "specs/ has ScalingPolicy files"
+    for path in scaling:
+        path.unlink()
     pruned = cluster.up()
     assert "pruned" in pruned.stdout
     assert _names(cluster, "scalingpolicies") == set()
