@@ -14,7 +14,7 @@ from __future__ import annotations
 import enum
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from crds.events import Event
 from crds.meta import Resource
@@ -169,6 +169,17 @@ class Store(StoreReader, StoreWriter, Protocol):
         """The current etcd revision."""
         ...
 
+    async def list_wire(
+        self,
+        kind: str | None = None,
+        *,
+        domain: str | None = None,
+        selector: str | None = None,
+    ) -> tuple[list[dict[str, Any]], int]:
+        """Like ``list`` but the stored wire dicts (validated when written), for
+        readers that only show objects; with the revision they were read at."""
+        ...
+
     async def get_raw(self, path: str) -> bytes | None:
         """A value under ``<prefix>/<path>`` that is not an object (ApplySet membership)."""
         ...
@@ -182,8 +193,102 @@ class Store(StoreReader, StoreWriter, Protocol):
         object and reason within that time raises its count instead."""
         ...
 
+    async def record_events(self, events: Sequence[Event]) -> None:
+        """``record_event`` for many events, in a few round trips."""
+        ...
+
     async def events(self, key: ObjectKey | None = None) -> list[Event]:
         """Recent events, oldest first; only those about ``key`` when given."""
         ...
 
     async def close(self) -> None: ...
+
+
+# The Mesos scheduler seam. Its wire types are only named in annotations, so
+# importing this module (as every store user does) does not build the Mesos models.
+if TYPE_CHECKING:
+    from collections.abc import AsyncGenerator
+
+    from adapters.mesos import (
+        AgentID,
+        ExecutorID,
+        Filters,
+        FrameworkID,
+        FrameworkInfo,
+        KillPolicy,
+        OfferID,
+        OfferOperation,
+        SchedulerEvent,
+        TaskID,
+    )
+
+
+class MesosScheduler(Protocol):
+    """One framework's subscription to the Mesos master and the calls it makes.
+
+    Implemented by ``adapters.mesos.scheduler.MesosSchedulerClient``. Calls
+    are fire-and-forget (202): their effects arrive as events on the stream.
+    Ids may be wire ids (``TaskID``) or the plain strings our code keeps.
+    """
+
+    @property
+    def framework_id(self) -> FrameworkID | None:
+        """Assigned by the first SUBSCRIBED and kept across resubscriptions."""
+        ...
+
+    def subscribe(
+        self, framework_info: FrameworkInfo, *, suppressed_roles: Sequence[str] = ()
+    ) -> AsyncGenerator[SchedulerEvent, None]:
+        """Events forever, resubscribing on failures; close the generator to stop.
+
+        Every SUBSCRIBED event (the first and each after a resubscription)
+        means: reconcile now. Ends with MesosRejected (SUBSCRIBE refused) or
+        a MesosError when the master ends the framework (ERROR event, e.g.
+        "Framework failed over")."""
+        ...
+
+    async def accept(
+        self,
+        offer_ids: Sequence[OfferID | str],
+        operations: Sequence[OfferOperation],
+        *,
+        filters: Filters | None = None,
+    ) -> None: ...
+
+    async def decline(
+        self, offer_ids: Sequence[OfferID | str], *, filters: Filters | None = None
+    ) -> None: ...
+
+    async def revive(self, roles: Sequence[str] = ()) -> None:
+        """No roles: every role of the framework."""
+        ...
+
+    async def suppress(self, roles: Sequence[str] = ()) -> None:
+        """No roles: every role of the framework."""
+        ...
+
+    async def kill(
+        self,
+        task_id: TaskID | str,
+        agent_id: AgentID | str | None = None,
+        *,
+        kill_policy: KillPolicy | None = None,
+    ) -> None: ...
+
+    async def acknowledge(
+        self, *, agent_id: AgentID | str, task_id: TaskID | str, uuid: str
+    ) -> None:
+        """Only for updates that carry a ``uuid`` (reconciliation answers do not)."""
+        ...
+
+    async def reconcile(
+        self, tasks: Sequence[tuple[TaskID | str, AgentID | str | None]] = ()
+    ) -> None:
+        """No tasks: implicit reconciliation of every non-terminal task."""
+        ...
+
+    async def teardown(self) -> None: ...
+
+    async def message(
+        self, *, agent_id: AgentID | str, executor_id: ExecutorID | str, data: bytes
+    ) -> None: ...

@@ -54,6 +54,9 @@ class DcosModel(BaseModel):
         validate_by_alias=True,
         serialize_by_alias=True,
         use_attribute_docstrings=True,
+        # Validators are built on first use, not at import: `dcosctl get`
+        # lists stored (already validated) objects without building them.
+        defer_build=True,
     )
 
 

@@ -21,10 +21,14 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import functools
+import json
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
+from pydantic_core import to_jsonable_python
 
 from adapters.etcd.client import (
     KV,
@@ -46,6 +50,7 @@ from adapters.protocols import Create, Delete, ListResult, ObjectKey, Update, Wa
 from crds.errors import NotFound, SpecError, StoreError, Unavailable
 from crds.events import Event
 from crds.meta import Resource
+from crds.registry import KINDS
 from crds.selectors import Selector, parse_selector
 
 __all__ = ["EtcdStore", "Snapshot", "open_store"]
@@ -67,7 +72,7 @@ class EtcdStore:
         self.keys = KeySpace(settings.prefix)
         self._client = client
         self._writer = Writer(client, self.keys, settings.max_txn_ops)
-        self._events = EventLog(client, self.keys, settings.event_ttl)
+        self._events = EventLog(client, self.keys, settings.event_ttl, batch=settings.max_txn_ops)
         self.closed = False
 
     @property
@@ -109,6 +114,39 @@ class EtcdStore:
                     logger.warning("skipping %s in list, its stored value is invalid: %s", key, exc)
         items.sort(key=lambda o: (o.kind, o.metadata.domain or "", o.metadata.name))
         return ListResult(items, revision)
+
+    async def list_wire(
+        self,
+        kind: str | None = None,
+        *,
+        domain: str | None = None,
+        selector: str | None = None,
+    ) -> tuple[builtins.list[dict[str, Any]], int]:
+        """Like :meth:`list`, but the stored wire dicts, not validated models.
+
+        Every stored object was validated when it was written, so readers that
+        only show objects (``dcosctl get`` of thousands) skip building models.
+        Each dict has ``metadata.resourceVersion`` and ``status`` filled in.
+        """
+        wanted = parse_selector(selector) if selector else None
+        snapshot, revision = await self.snapshot(kind, domain)
+        items: builtins.list[dict[str, Any]] = []
+        with gc_paused():
+            for key, (spec, status) in snapshot.items():
+                try:
+                    data = load(spec.value)
+                    if wanted is not None and not _selected(wanted, data):
+                        continue
+                    data["metadata"]["resourceVersion"] = str(spec.mod_revision)
+                    data["status"] = (
+                        _default_status(data["kind"]) if status is None else load(status.value)
+                    )
+                except (TypeError, KeyError, ValueError) as exc:
+                    logger.warning("skipping %s in list, its stored value is invalid: %s", key, exc)
+                    continue
+                items.append(data)
+            items.sort(key=_wire_sort_key)
+        return items, revision
 
     async def snapshot(
         self, kind: str | None, domain: str | None, revision: int = 0
@@ -217,6 +255,9 @@ class EtcdStore:
     async def record_event(self, event: Event) -> None:
         await self._events.record(event)
 
+    async def record_events(self, events: Sequence[Event]) -> None:
+        await self._events.record_many(events)
+
     async def events(self, key: ObjectKey | None = None) -> builtins.list[Event]:
         return await self._events.list(key)
 
@@ -228,6 +269,29 @@ class EtcdStore:
         if not self.closed:
             self.closed = True
             await self._client.close()
+
+
+@functools.cache
+def _default_status_json(kind: str) -> str:
+    cls = KINDS.get(kind)
+    field = cls.model_fields["status"] if cls is not None else None
+    if field is None or field.is_required():
+        return "{}"
+    default = field.get_default(call_default_factory=True)
+    if isinstance(default, BaseModel):
+        return json.dumps(default.model_dump(mode="json", by_alias=True, exclude_none=True))
+    return json.dumps(to_jsonable_python(default, exclude_none=True))
+
+
+def _default_status(kind: str) -> dict[str, Any]:
+    """The wire form of a kind's default status, for objects with no status key yet."""
+    loaded: dict[str, Any] = json.loads(_default_status_json(kind))
+    return loaded
+
+
+def _wire_sort_key(data: dict[str, Any]) -> tuple[str, str, str]:
+    meta = data["metadata"]
+    return (data["kind"], meta.get("domain") or "", meta["name"])
 
 
 def _selected(selector: Selector, data: dict[str, object]) -> bool:

@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from adapters.protocols import ObjectKey, Store, WatchEvent
     from crds.meta import Resource
 
-__all__ = ["Output", "as_list", "get", "name_of", "table_headers", "table_row"]
+__all__ = ["Output", "as_list", "get", "name_of", "table_columns", "table_headers", "table_row"]
 
 
 class Output(enum.StrEnum):
@@ -120,20 +120,21 @@ async def _get(conn: Connection, req: _Request) -> None:
     async with open_store(conn) as store:
         if req.key is not None:
             revision = await store.revision() if req.watch else 0
-            items = [await store.get(req.key)]
+            items = [(await store.get(req.key)).to_wire()]
         else:
-            listing = await store.list(req.kind, domain=req.domain, selector=req.selector)
-            items, revision = listing.items, listing.revision
+            items, revision = await store.list_wire(
+                req.kind, domain=req.domain, selector=req.selector
+            )
         widths = _print_items(req, items)
         if req.watch:
             await _watch(store, req, revision, widths)
 
 
-def _print_items(req: _Request, items: list[Resource]) -> list[int]:
+def _print_items(req: _Request, items: list[dict[str, Any]]) -> list[int]:
     from adapters.protocols import EventType
 
     if req.output in (Output.JSON, Output.YAML):
-        data = items[0].to_wire() if req.key is not None else as_list(items)
+        data = items[0] if req.key is not None else as_list(items)
         text = dump_json(data) + "\n" if req.output is Output.JSON else dump_yaml(data)
         sys.stdout.write(text)
     elif req.output is Output.NAME:
@@ -155,11 +156,12 @@ def _print_items(req: _Request, items: list[Resource]) -> list[int]:
     return []
 
 
-def _table(req: _Request, items: Sequence[Resource]) -> tuple[list[str], list[list[str]]]:
+def _table(req: _Request, items: Sequence[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
     wide = req.output is Output.WIDE
     now = datetime.now(UTC)
     headers = table_headers(req.cls, show_domain=req.show_domain, wide=wide)
-    rows = [table_row(obj, show_domain=req.show_domain, wide=wide, now=now) for obj in items]
+    columns = table_columns(req.cls, wide=wide)
+    rows = [table_row(obj, columns, show_domain=req.show_domain, now=now) for obj in items]
     if req.watch:
         headers.insert(0, "EVENT")
         for row in rows:
@@ -176,28 +178,38 @@ def table_headers(cls: type[Resource], *, show_domain: bool, wide: bool) -> list
     return headers
 
 
-def table_row(obj: Resource, *, show_domain: bool, wide: bool, now: datetime) -> list[str]:
-    """The cells of one object, matching :func:`table_headers`."""
-    meta = obj.metadata
-    row = [meta.domain or ""] if show_domain else []
-    row.append(meta.name)
-    row.extend(cell(lookup(obj, c.path)) for c in type(obj).PRINTER_COLUMNS if wide or not c.wide)
-    row.append(format_age(meta.creation_timestamp, now))
+def table_columns(cls: type[Resource], *, wide: bool) -> list[str]:
+    return [c.path for c in cls.PRINTER_COLUMNS if wide or not c.wide]
+
+
+def table_row(
+    obj: dict[str, Any], columns: Sequence[str], *, show_domain: bool, now: datetime
+) -> list[str]:
+    """The cells of one object's wire form, matching :func:`table_headers`."""
+    meta = obj["metadata"]
+    row = [meta.get("domain") or ""] if show_domain else []
+    row.append(meta["name"])
+    row.extend(cell(lookup(obj, path)) for path in columns)
+    row.append(format_age(_timestamp(meta.get("creationTimestamp")), now))
     return row
 
 
-def as_list(items: Sequence[Resource]) -> dict[str, Any]:
+def _timestamp(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)
+
+
+def as_list(items: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """The ``kind: List`` document of ``-o json`` and ``-o yaml``."""
     from crds.meta import API_VERSION
 
-    return {"apiVersion": API_VERSION, "kind": "List", "items": [o.to_wire() for o in items]}
+    return {"apiVersion": API_VERSION, "kind": "List", "items": list(items)}
 
 
-def name_of(obj: Resource) -> str:
+def name_of(obj: dict[str, Any]) -> str:
     """``Kind/domain/name`` (``Kind/name`` when cluster-scoped), as apply prints it."""
-    meta = obj.metadata
-    where = f"{meta.domain}/" if meta.domain else ""
-    return f"{obj.kind}/{where}{meta.name}"
+    meta = obj["metadata"]
+    where = f"{meta['domain']}/" if meta.get("domain") else ""
+    return f"{obj['kind']}/{where}{meta['name']}"
 
 
 async def _watch(store: Store, req: _Request, revision: int, widths: list[int]) -> None:
@@ -217,14 +229,15 @@ async def _watch(store: Store, req: _Request, revision: int, widths: list[int]) 
 
 def _event_line(req: _Request, event: WatchEvent, widths: list[int]) -> str:
     kind = event.type.value
+    wire = event.obj.to_wire()
     if req.output is Output.NAME:
-        return f"{kind} {name_of(event.obj)}"
+        return f"{kind} {name_of(wire)}"
     if req.output is Output.JSON:
         import json
 
-        return json.dumps({"type": kind, "object": event.obj.to_wire()}, ensure_ascii=False)
+        return json.dumps({"type": kind, "object": wire}, ensure_ascii=False)
     if req.output is Output.YAML:
-        return "---\n" + dump_yaml({"type": kind, "object": event.obj.to_wire()}).rstrip("\n")
-    wide = req.output is Output.WIDE
-    row = table_row(event.obj, show_domain=req.show_domain, wide=wide, now=datetime.now(UTC))
+        return "---\n" + dump_yaml({"type": kind, "object": wire}).rstrip("\n")
+    columns = table_columns(req.cls, wide=req.output is Output.WIDE)
+    row = table_row(wire, columns, show_domain=req.show_domain, now=datetime.now(UTC))
     return render_row([kind, *row], widths, clip=terminal_width() is not None)

@@ -74,7 +74,6 @@ ATTEMPTS = 5
 BACKOFF = 0.05
 """Seconds before the first retry; doubled each time, with jitter."""
 EVENT_SOURCE = "dcosctl"
-EVENT_CONCURRENCY = 16
 
 
 class Action(enum.StrEnum):
@@ -254,33 +253,28 @@ def _finish(
 async def _record_events(store: Store, results: Sequence[ApplyResult]) -> None:
     """A Created / Configured event per written object; failures are logged, not raised."""
     reasons = {Action.CREATED: "Created", Action.CONFIGURED: "Configured"}
-    limit = asyncio.Semaphore(EVENT_CONCURRENCY)
     now = datetime.now(UTC)
-
-    async def record(result: ApplyResult, reason: str) -> None:
-        assert result.obj is not None
-        meta = result.obj.metadata
-        event = Event(
+    events = [
+        Event(
             involved_object=InvolvedObject(
-                kind=result.key.kind, name=meta.name, domain=meta.domain, uid=meta.uid
+                kind=result.key.kind,
+                name=result.obj.metadata.name,
+                domain=result.obj.metadata.domain,
+                uid=result.obj.metadata.uid,
             ),
-            reason=reason,
+            reason=reasons[result.action],
             message=f"{result.key} {result.action} by dcosctl apply",
             source=EVENT_SOURCE,
             first_timestamp=now,
             last_timestamp=now,
         )
-        async with limit:
-            try:
-                await store.record_event(event)
-            except StoreError:
-                logger.warning("could not record event %s for %s", reason, result.key)
-
-    async with asyncio.TaskGroup() as group:
-        for result in results:
-            reason = reasons.get(result.action)
-            if reason is not None and result.obj is not None:
-                group.create_task(record(result, reason), name=f"event:{result.key}")
+        for result in results
+        if result.action in reasons and result.obj is not None
+    ]
+    try:
+        await store.record_events(events)
+    except StoreError as exc:
+        logger.warning("could not record %d apply events: %s", len(events), exc)
 
 
 async def delete_objects(store: Store, keys: Sequence[ObjectKey]) -> list[ApplyResult]:

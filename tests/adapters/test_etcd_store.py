@@ -240,6 +240,19 @@ async def test_list_filters_by_kind_domain_and_selector_and_sorts(store: EtcdSto
         await store.list(selector="app in ()")
 
 
+async def test_list_wire_gives_the_same_objects_as_list_without_models(store: EtcdStore) -> None:
+    await store.create(widget("b", domain="shop", labels={"app": "web"}))
+    created = await store.create(widget("a", domain="shop", labels={"app": "db"}))
+    await store.update_status(created.model_copy(update={"status": WidgetStatus(ready=2)}))
+    await store.create(gadget("g", labels={"app": "web"}))
+    listing = await store.list("Widget", domain="shop")
+    wire, revision = await store.list_wire("Widget", domain="shop")
+    assert revision == listing.revision
+    assert wire == [o.to_wire() for o in listing.items]
+    webs, _ = await store.list_wire(selector="app=web")
+    assert [(w["kind"], w["metadata"]["name"]) for w in webs] == [("Gadget", "g"), ("Widget", "b")]
+
+
 async def test_list_of_10000_objects_is_fast(store: EtcdStore) -> None:
     objects = [widget(f"w{i:05d}", labels={"app": "web"}) for i in range(10_000)]
     for start in range(0, len(objects), 1000):
@@ -283,6 +296,17 @@ async def test_events_repeat_counts_and_filter_by_object(store: EtcdStore) -> No
     scaled = about_a[1]
     assert scaled.first_timestamp < scaled.last_timestamp
     assert [e.involved_object.name for e in await store.events()] == ["a", "b", "a"]
+
+
+async def test_record_events_in_batches_counts_repeats_like_one_by_one(store: EtcdStore) -> None:
+    await store.record_event(_event("Created", at=0))
+    many = [_event("Scaled", name=f"w{i:03d}", at=1) for i in range(300)]
+    await store.record_events([_event("Created", at=2), *many, *many[:10], many[0]])
+    assert [(e.reason, e.count) for e in await store.events(SHOP_A)] == [("Created", 2)]
+    everything = await store.events()
+    assert len(everything) == 301
+    counts = sorted({e.count for e in everything if e.reason == "Scaled"})
+    assert counts == [1, 2, 3]
 
 
 async def test_events_are_written_on_a_lease(store: EtcdStore) -> None:

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 import crds.kinds  # noqa: F401  (registers the kinds)
-from cli.commands.get import table_headers, table_row
+from cli.commands.get import table_columns, table_headers, table_row
 from cli.output import ELLIPSIS, cell, format_age, lookup, render_table
 from crds.app import App
 from crds.registry import parse_object
@@ -80,7 +80,8 @@ def test_table_cuts_the_widest_column_to_fit() -> None:
 
 def test_app_rows() -> None:
     headers = table_headers(App, show_domain=True, wide=True)
-    row = table_row(_app("web"), show_domain=True, wide=True, now=NOW)
+    columns = table_columns(App, wide=True)
+    row = table_row(_app("web").to_wire(), columns, show_domain=True, now=NOW)
     assert dict(zip(headers, row, strict=True)) == {
         "DOMAIN": "shop",
         "NAME": "web",
@@ -96,10 +97,11 @@ def test_app_rows() -> None:
 
 
 def test_ten_thousand_rows_render_well_under_a_second() -> None:
-    apps = [_app(f"app-{i}") for i in range(10_000)]
+    apps = [_app(f"app-{i}").to_wire() for i in range(10_000)]
     started = time.perf_counter()
     headers = table_headers(App, show_domain=True, wide=False)
-    rows = [table_row(a, show_domain=True, wide=False, now=NOW) for a in apps]
+    columns = table_columns(App, wide=False)
+    rows = [table_row(a, columns, show_domain=True, now=NOW) for a in apps]
     text, _ = render_table(headers, rows, width=120)
     took = time.perf_counter() - started
     assert text.count("\n") == 10_000

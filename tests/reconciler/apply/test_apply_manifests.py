@@ -98,11 +98,11 @@ def test_status_and_server_metadata_are_dropped_silently(tmp_path: Path) -> None
     [
         pytest.param(
             "apiVersion: dcos/v1\nkind: Gadget\nmetadata: {name: box\nspec: {}\n",
-            "{path}:4:5: expected ',' or '}}', but got ':'",
+            "{path}:4:5: did not find expected ',' or '}}'",
             id="yaml-syntax",
         ),
         pytest.param(
-            "a: 1\n  b: 2\n", "{path}:2:4: mapping values are not allowed here", id="yaml-indent"
+            "a: 1\n  b: 2\n", "{path}:2:4: mapping values are not allowed in this context", id="yaml-indent"
         ),
         pytest.param(
             GADGET + "kind: Widget\n", "{path}:5:1: found duplicate key 'kind'", id="duplicate-key"
@@ -146,8 +146,7 @@ def test_status_and_server_metadata_are_dropped_silently(tmp_path: Path) -> None
         ),
         pytest.param(
             WIDGET + "  command: [run\n",
-            "{path}:6:12: while parsing a flow sequence: expected ',' or ']', "
-            "but got '<stream end>'",
+            "{path}:6:12: while parsing a flow sequence: did not find expected ',' or ']'",
             id="unclosed-bracket-names-where-it-opened",
         ),
         pytest.param(
