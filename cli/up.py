@@ -128,7 +128,7 @@ def _next_steps(*, endpoint: str, default: bool) -> None:
     _say(f"  {ctl} get apps -A -o wide")
     _say(f"  {ctl} describe app cart -d checkout")
     _say(f"  {ctl} explain App.spec.upgradeStrategy")
-    _say(f"  {ctl} diff -f specs/        # edit a file in specs/ first")
+    _say(f"  {ctl} diff -f specs/ -R     # edit a file in specs/ first")
     _say(f"  {ctl} apply -f specs/ -R --prune --applyset {APPLYSET}")
     _say("  make down                    # stop it; state stays in .state/")
 
