@@ -102,7 +102,9 @@ def test_status_and_server_metadata_are_dropped_silently(tmp_path: Path) -> None
             id="yaml-syntax",
         ),
         pytest.param(
-            "a: 1\n  b: 2\n", "{path}:2:4: mapping values are not allowed in this context", id="yaml-indent"
+            "a: 1\n  b: 2\n",
+            "{path}:2:4: mapping values are not allowed in this context",
+            id="yaml-indent",
         ),
         pytest.param(
             GADGET + "kind: Widget\n", "{path}:5:1: found duplicate key 'kind'", id="duplicate-key"
