@@ -292,3 +292,44 @@ class MesosScheduler(Protocol):
     async def message(
         self, *, agent_id: AgentID | str, executor_id: ExecutorID | str, data: bytes
     ) -> None: ...
+
+
+# Leader election: one active controller manager among its replicas.
+
+
+@dataclass(frozen=True)
+class LeaderTerm:
+    """One stretch of leadership by ``identity``.
+
+    ``revision`` is the create revision of the leader key: every new term
+    has a larger one, so writes that compare it (fencing) fail once the
+    term is over, even if the deposed leader has not noticed yet.
+    """
+
+    identity: str
+    revision: int
+
+
+class LeaderElector(Protocol):
+    """Campaigns for one election; implemented on an etcd lease by
+    ``adapters.etcd.leader.EtcdLeaderElector``."""
+
+    @property
+    def identity(self) -> str: ...
+
+    @property
+    def term(self) -> LeaderTerm | None:
+        """The term held now; None while not leading."""
+        ...
+
+    async def campaign(self) -> LeaderTerm:
+        """Wait until this candidate leads; its new term."""
+        ...
+
+    async def hold(self, term: LeaderTerm) -> None:
+        """Keep ``term`` alive; returns as soon as it is lost, never while it holds."""
+        ...
+
+    async def resign(self) -> None:
+        """Give up the term (if any) now, so another candidate takes over at once."""
+        ...

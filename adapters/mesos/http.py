@@ -1,0 +1,391 @@
+"""HTTP plumbing shared by the Mesos scheduler and operator clients.
+
+Both APIs are JSON POSTs to the leading master, and both SUBSCRIBE calls
+answer with a RecordIO stream. This module owns everything about reaching
+that master, so ``scheduler`` and ``operator`` deal only in Mesos calls:
+
+* :class:`MesosSettings`: the masters to try, timeouts, heartbeat tolerance
+  and reconnection backoff, passed in explicitly.
+* :class:`Masters`: the master list plus the leader we learnt from a
+  ``307 Location: //host:port/...`` (protocol-relative, resolved against the
+  scheme of the master that redirected). A failed master moves us to the
+  next one in the list; a redirect pins the leader until it fails.
+* :class:`Backoff`: exponential delay with jitter for reconnection loops;
+  the sleep function and the random source are injected, so tests take no
+  real time.
+* :class:`MesosHTTP`: one ``httpx.AsyncClient`` and the boundary where
+  httpx exceptions and HTTP statuses become ``MesosUnavailable`` (cannot
+  reach a leader: connection errors, timeouts, 5xx, 503 "no leader") or
+  ``MesosRejected`` (4xx; the message carries the master's plain-text body).
+  :meth:`MesosHTTP.request` makes unary calls, either pinned to one master
+  (scheduler calls belong to the master holding the subscription) or with
+  leader discovery across the list (operator calls).
+  :meth:`MesosHTTP.open_stream` opens a SUBSCRIBE stream, following
+  redirects, and :func:`stream_records` reads it record by record, declaring
+  it dead when no byte arrives within the idle timeout (missed heartbeats).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import httpx
+
+from adapters.mesos.recordio import RecordIODecoder
+from crds.errors import MesosRejected, MesosUnavailable
+
+__all__ = [
+    "JSON_HEADERS",
+    "STREAM_ID_HEADER",
+    "Backoff",
+    "Masters",
+    "MesosHTTP",
+    "MesosSettings",
+    "Sleep",
+    "normalise_master",
+    "resolve_location",
+    "stream_records",
+]
+
+logger = logging.getLogger(__name__)
+
+Sleep = Callable[[float], Awaitable[None]]
+"""How reconnection loops wait; ``asyncio.sleep`` unless a test injects one."""
+
+STREAM_ID_HEADER = "Mesos-Stream-Id"
+JSON_HEADERS: Mapping[str, str] = {
+    # The master compares the whole string: "application/json; charset=utf-8" gets 415.
+    "Content-Type": "application/json",
+    "Accept": "application/json",
+}
+
+# httpx raises these three families; everything else is our own bug.
+_HTTPX_ERRORS = (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError)
+
+
+@dataclass(frozen=True)
+class MesosSettings:
+    """How to reach the Mesos masters and how patiently."""
+
+    masters: tuple[str, ...] = ("http://127.0.0.1:5050",)
+    """Master base URLs (``http://host:port``; a bare ``host:port`` means http), tried in order."""
+
+    request_timeout: float = 75.0
+    """Seconds allowed for one call, and for a new stream's first event."""
+
+    connect_timeout: float = 5.0
+    """Seconds allowed to open a TCP connection to one master."""
+
+    heartbeat_miss_factor: float = 5.0
+    """A stream with no bytes for this many heartbeat intervals is dead."""
+
+    default_heartbeat_interval: float = 15.0
+    """Heartbeat interval assumed when SUBSCRIBED does not announce one."""
+
+    backoff_initial: float = 0.5
+    """First reconnection delay in seconds; it doubles per failure."""
+
+    backoff_max: float = 15.0
+    """Ceiling of the reconnection delay."""
+
+    backoff_jitter: float = 0.2
+    """Each delay is scaled by a random factor in ``[1 - jitter, 1]``."""
+
+    max_redirects: int = 4
+    """Leader redirects followed before giving up on one attempt."""
+
+    principal: str | None = None
+    """HTTP basic-auth principal, when the masters require authentication."""
+
+    secret: str | None = None
+    """Secret for ``principal``."""
+
+
+def normalise_master(master: str) -> str:
+    """``host:port`` → ``http://host:port``; no trailing slash or path."""
+    if "://" not in master:
+        master = f"http://{master}"
+    parts = urlsplit(master)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def resolve_location(location: str, current: str) -> str:
+    """The master base URL a 307 points to.
+
+    Mesos sends ``//host:port/api/v1/scheduler`` (protocol-relative); the
+    docs also show a bare ``host:port``. Both take the scheme of ``current``.
+    """
+    scheme = urlsplit(current).scheme or "http"
+    if location.startswith("//"):
+        leader = normalise_master(f"{scheme}:{location}")
+    elif "://" in location:
+        leader = normalise_master(location)
+    else:
+        leader = normalise_master(f"{scheme}://{location.split('/', 1)[0]}")
+    if not urlsplit(leader).hostname:
+        raise ValueError(f"redirect without a usable Location: {location!r}")
+    return leader
+
+
+class Masters:
+    """The configured masters and the leader currently believed in."""
+
+    def __init__(self, masters: tuple[str, ...]) -> None:
+        if not masters:
+            raise ValueError("MesosSettings.masters is empty")
+        self._urls = [normalise_master(m) for m in masters]
+        self._index = 0  # next configured master to try when no leader is known
+        self._leader: str | None = None  # learnt from a redirect; cleared when it fails
+
+    def __len__(self) -> int:
+        return len(self._urls)
+
+    @property
+    def current(self) -> str:
+        return self._leader or self._urls[self._index]
+
+    def redirected(self, location: str) -> str:
+        """Remember the leader a 307 from ``current`` names, and return it."""
+        try:
+            leader = resolve_location(location, self.current)
+        except ValueError as exc:
+            raise _unavailable(self.current, str(exc)) from exc
+        if leader != self._leader:
+            logger.info("Mesos leader is %s (redirected from %s)", leader, self.current)
+        self._leader = leader
+        return leader
+
+    def rotate(self) -> None:
+        """The current master failed: the next attempt goes to another one."""
+        self.failed(self.current)
+
+    def failed(self, url: str) -> None:
+        """``url`` did not answer: forget it as leader, move to the next configured master."""
+        if url == self._leader:
+            self._leader = None
+        if url in self._urls:
+            self._index = (self._urls.index(url) + 1) % len(self._urls)
+        elif self._leader is None:
+            self._index = (self._index + 1) % len(self._urls)
+
+
+class Backoff:
+    """Exponential delays with jitter: ``initial * 2**n`` capped at ``maximum``."""
+
+    def __init__(
+        self,
+        *,
+        initial: float,
+        maximum: float,
+        jitter: float,
+        rng: random.Random | None = None,  # None for a fresh unseeded one; tests seed it
+    ) -> None:
+        self._initial = initial
+        self._maximum = maximum
+        self._jitter = jitter
+        self._rng = rng or random.Random()
+        self._failures = 0
+
+    def next(self) -> float:
+        """The delay before the next attempt; each call counts one more failure."""
+        base = min(self._maximum, self._initial * 2.0 ** min(self._failures, 62))
+        self._failures += 1
+        return base * (1.0 - self._jitter * self._rng.random())
+
+    def reset(self) -> None:
+        """A connection succeeded: start again from ``initial``."""
+        self._failures = 0
+
+
+def _unavailable(url: str, what: str | BaseException) -> MesosUnavailable:
+    detail = what if isinstance(what, str) else f"{type(what).__name__}: {what}".rstrip(": ")
+    return MesosUnavailable(f"Mesos master {url}: {detail}")
+
+
+def _body_text(response: httpx.Response) -> str:
+    try:
+        return response.text.strip()
+    except (UnicodeDecodeError, LookupError):
+        return repr(response.content[:200])
+
+
+def check_status(response: httpx.Response, url: str) -> None:
+    """Raise for a non-2xx answer (a 307 is handled by the callers first)."""
+    status = response.status_code
+    if 200 <= status < 300:
+        return
+    text = _body_text(response)
+    if 400 <= status < 500:
+        raise MesosRejected(f"Mesos master {url} rejected the call ({status}): {text}")
+    raise _unavailable(url, f"HTTP {status} {text}".rstrip())
+
+
+class MesosHTTP:
+    """The shared httpx client, master list and error translation."""
+
+    def __init__(
+        self,
+        settings: MesosSettings,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,  # None for real sockets
+    ) -> None:
+        self.settings = settings
+        self.masters = Masters(settings.masters)
+        auth = None
+        if settings.principal is not None:
+            auth = httpx.BasicAuth(settings.principal, settings.secret or "")
+        self._client = httpx.AsyncClient(
+            transport=transport,
+            auth=auth,
+            follow_redirects=False,  # redirects mean leader changes; handled here
+            timeout=httpx.Timeout(settings.request_timeout, connect=settings.connect_timeout),
+        )
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        content: bytes | None = None,
+        headers: Mapping[str, str] = JSON_HEADERS,
+        pinned: str | None = None,
+    ) -> httpx.Response:
+        """One unary call; the whole exchange is bounded by ``request_timeout``.
+
+        ``pinned`` sends it to that master only, and a redirect then means it
+        lost the leadership (``MesosUnavailable``). Otherwise redirects are
+        followed and a master that cannot be reached makes way for the next.
+        """
+        url = pinned or self.masters.current
+        try:
+            async with asyncio.timeout(self.settings.request_timeout):
+                if pinned is not None:
+                    response = await self._send(method, pinned + path, content, headers)
+                    if response.status_code == 307:
+                        where = response.headers.get("Location", "?")
+                        raise _unavailable(pinned, f"no longer the leader (307 to {where})")
+                    check_status(response, pinned)
+                    return response
+                return await self._discover(method, path, content, headers)
+        except TimeoutError as exc:
+            raise _unavailable(url, f"no answer within {self.settings.request_timeout}s") from exc
+
+    async def _discover(
+        self, method: str, path: str, content: bytes | None, headers: Mapping[str, str]
+    ) -> httpx.Response:
+        """Try the leader, then each master in turn, following redirects."""
+        errors: list[str] = []
+        attempts = len(self.masters) + self.settings.max_redirects
+        for _ in range(attempts):
+            url = self.masters.current
+            try:
+                response = await self._send(method, url + path, content, headers)
+                if response.status_code == 307:
+                    self.masters.redirected(response.headers.get("Location", ""))
+                    continue
+                check_status(response, url)
+                return response
+            except MesosUnavailable as exc:
+                errors.append(str(exc))
+                self.masters.failed(url)
+                if len(errors) >= len(self.masters):
+                    break
+        raise MesosUnavailable(
+            "no Mesos master answered: " + "; ".join(errors or ["redirect loop"])
+        )
+
+    async def _send(
+        self, method: str, url: str, content: bytes | None, headers: Mapping[str, str]
+    ) -> httpx.Response:
+        try:
+            return await self._client.request(method, url, content=content, headers=headers)
+        except _HTTPX_ERRORS as exc:
+            raise _unavailable(url, exc) from exc
+
+    async def open_stream(
+        self, path: str, *, content: bytes, headers: Mapping[str, str] = JSON_HEADERS
+    ) -> tuple[httpx.Response, str]:
+        """POST a SUBSCRIBE and return the open 200 response and the master serving it.
+
+        Follows leader redirects. The caller must ``aclose()`` the response,
+        and calls ``masters.rotate()`` when it gives up on this master.
+        """
+        url = self.masters.current
+        timeout = httpx.Timeout(
+            self.settings.request_timeout, connect=self.settings.connect_timeout, read=None
+        )
+        try:
+            async with asyncio.timeout(self.settings.request_timeout):
+                for _ in range(self.settings.max_redirects + 1):
+                    url = self.masters.current
+                    request = self._client.build_request(
+                        "POST", url + path, content=content, headers=headers, timeout=timeout
+                    )
+                    response = await self._client.send(request, stream=True)
+                    if response.status_code != 307:
+                        break
+                    await response.aclose()
+                    self.masters.redirected(response.headers.get("Location", ""))
+                else:
+                    raise _unavailable(url, "too many leader redirects")
+                if response.status_code != 200:
+                    await response.aread()
+                    await response.aclose()
+                    check_status(response, url)
+                return response, url
+        except _HTTPX_ERRORS as exc:
+            raise _unavailable(url, exc) from exc
+        except TimeoutError as exc:
+            raise _unavailable(url, "no answer to SUBSCRIBE in time") from exc
+
+    async def get_json(self, path: str) -> object:
+        """GET a legacy JSON endpoint (``/master/state``) from the leader."""
+        response = await self.request("GET", path, headers={"Accept": "application/json"})
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise _unavailable(str(response.request.url), f"invalid JSON: {exc}") from exc
+
+
+async def stream_records(
+    response: httpx.Response, *, url: str, idle_timeout: Callable[[], float]
+) -> AsyncGenerator[bytes, None]:
+    """Each RecordIO record of an open stream, until it ends or goes quiet.
+
+    ``idle_timeout()`` is asked before every read, so it can grow once
+    SUBSCRIBED announces the heartbeat interval. Every way the stream can
+    break (silence, a cut connection, the master closing it, broken framing)
+    raises ``MesosUnavailable`` naming ``url``.
+    """
+    decoder = RecordIODecoder()
+    chunks = response.aiter_bytes()
+    while True:
+        timeout = idle_timeout()
+        try:
+            async with asyncio.timeout(timeout):
+                chunk = await anext(chunks)
+        except StopAsyncIteration:
+            break
+        except TimeoutError as exc:
+            raise _unavailable(url, f"stream silent for {timeout:g}s (heartbeats missed)") from exc
+        except _HTTPX_ERRORS as exc:
+            raise _unavailable(url, exc) from exc
+        try:
+            records = decoder.feed(chunk)
+        except ValueError as exc:
+            raise _unavailable(url, f"broken stream: {exc}") from exc
+        for record in records:
+            yield record
+    try:
+        decoder.close()
+    except ValueError as exc:
+        raise _unavailable(url, f"stream cut: {exc}") from exc
+    raise _unavailable(url, "stream closed by the master")
