@@ -10,11 +10,13 @@ exceptions at their boundary (``raise Unavailable(...) from exc``), so an
     │   ├── StoreError            etcd
     │   │   ├── NotFound          the object does not exist
     │   │   ├── ConflictError     compare-and-swap lost (stale resourceVersion)
-    │   │   │   └── AlreadyExists create of a name that is taken
+    │   │   │   ├── AlreadyExists create of a name that is taken
+    │   │   │   └── NotLeader     a fenced write by a leader whose term is over
     │   │   └── Unavailable       etcd cannot be reached (names the endpoint)
     │   ├── MesosError
     │   │   ├── MesosUnavailable
     │   │   └── MesosRejected
+    │   ├── DockerError           the Docker engine (``status``: its HTTP status, if any)
     │   └── CmdbError
     └── TerminalError             retrying cannot help; the runtime does not requeue
 
@@ -30,10 +32,12 @@ __all__ = [
     "CmdbError",
     "ConflictError",
     "DcosError",
+    "DockerError",
     "MesosError",
     "MesosRejected",
     "MesosUnavailable",
     "NotFound",
+    "NotLeader",
     "SpecError",
     "StoreError",
     "TerminalError",
@@ -118,3 +122,15 @@ class CmdbError(AdapterError):
 
 class TerminalError(DcosError):
     """Retrying cannot help: the controller runtime does not requeue the key."""
+
+
+class DockerError(AdapterError):
+    """The Docker engine failed or refused; ``status`` is the API's HTTP status, if any."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        self.status = status
+        super().__init__(message)
+
+
+class NotLeader(ConflictError):
+    """A write fenced by a leader's term, sent after the term ended; nothing was written."""

@@ -4,17 +4,28 @@
 ``store`` gets an :class:`EtcdStore` on its own key prefix, so tests are
 isolated without restarting etcd. Tests that compact history, restart the
 server or enable auth use ``private_etcd``, a server of their own.
+
+``dockerd`` is one private Docker engine for the whole run (vfs storage, its
+own socket and state under the run's temporary directory); it needs root, so
+the Docker tests skip without it, and fail (never skip) when root cannot
+install or start the engine. ``busybox_image`` is the busybox-static image
+imported into it once; ``docker_engine`` is a client per test.
 """
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import logging
+import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
+from adapters.docker import DockerEngine
 from adapters.etcd import EtcdSettings, EtcdStore, open_store
+from localcluster.dockerd import DockerDaemon, ensure_installed, import_busybox_image
 from localcluster.etcd import EtcdServer
 
 logger = logging.getLogger(__name__)
@@ -52,3 +63,32 @@ def private_etcd() -> Iterator[EtcdServer]:
     """An etcd for this test alone (compaction, restarts, auth)."""
     with EtcdServer() as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def dockerd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DockerDaemon]:
+    """One private dockerd for the run; skips unless root."""
+    if os.geteuid() != 0:
+        pytest.skip("a private Docker engine needs root")
+    ensure_installed()
+    with DockerDaemon(tmp_path_factory.mktemp("dockerd")) as daemon:
+        yield daemon
+
+
+@pytest.fixture(scope="session")
+def busybox_image(dockerd: DockerDaemon) -> str:
+    """``dcos-test/busybox:1``, imported into the run's dockerd from /bin/busybox."""
+
+    async def load() -> str:
+        async with DockerEngine(str(dockerd.socket_path)) as engine:
+            return await import_busybox_image(engine)
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:  # its own loop, not the test's
+        return pool.submit(lambda: asyncio.run(load())).result()
+
+
+@pytest.fixture
+async def docker_engine(dockerd: DockerDaemon) -> AsyncIterator[DockerEngine]:
+    """A DockerEngine on the run's dockerd, closed after the test."""
+    async with DockerEngine(str(dockerd.socket_path)) as engine:
+        yield engine

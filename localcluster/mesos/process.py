@@ -1,0 +1,381 @@
+"""The ``process`` containerizer: a task's CommandInfo as a local process group.
+
+What Mesos's command executor does, without isolation: each task gets a
+sandbox directory (``<state_dir>/<agent>/<task>``, its cwd, with ``stdout``
+and ``stderr`` files), an environment (the CommandInfo's variables over
+``MESOS_*``, ``HOST``, ``PORT``, ``PORT0..n`` and ``PORTS`` from the offer's
+ports) and its own session, so the whole process group is signalled. A shell
+command (``shell`` unset or true) runs under ``/bin/sh -c``; otherwise
+``value`` is the program and ``arguments`` its argv.
+
+One watcher task per run owns the terminal report: exit 0 is TASK_FINISHED,
+anything else TASK_FAILED ("exited with code N"), and a run that ``kill``
+stopped (SIGTERM, SIGKILL after the grace period) is TASK_KILLED. Reports go
+out in order (STARTING, RUNNING, health changes, one terminal state) because
+the watcher waits until the launch has reported RUNNING.
+
+COMMAND health checks follow Mesos (``HealthCheck`` proto defaults, and
+``shared/reference/mesos/health-checks.md``): the first check runs after
+``delay_seconds``, then every ``interval_seconds``; a check slower than
+``timeout_seconds`` fails; failures inside ``grace_period_seconds`` before the
+first success are ignored; ``healthy`` is reported only when it changes; after
+``consecutive_failures`` failures the task is killed (TASK_KILLED, healthy
+false). :func:`watch_health`, :func:`task_environment` and
+:func:`command_argv` are shared with ``localcluster.mesos.docker``, which runs
+the same checks inside a container.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import re
+import signal
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from adapters.mesos import CommandInfo, HealthCheck, HealthCheckType, TaskState, TaskStatusReason
+from localcluster.mesos.containerizer import Launch, Report, StatusReport
+
+__all__ = [
+    "HEALTH_REASON",
+    "HealthSettings",
+    "ProcessContainerizer",
+    "command_argv",
+    "command_health_check",
+    "kill_grace",
+    "safe_name",
+    "send_report",
+    "task_environment",
+    "terminal_status",
+    "watch_health",
+]
+
+logger = logging.getLogger(__name__)
+
+LAUNCH_FAILED = TaskStatusReason.REASON_CONTAINER_LAUNCH_FAILED
+INVALID = TaskStatusReason.REASON_TASK_INVALID
+HEALTH_REASON = TaskStatusReason.REASON_TASK_HEALTH_CHECK_STATUS_UPDATED
+
+Probe = Callable[[float], Awaitable[bool]]
+"""Run one check within the given seconds: True if it passed."""
+
+
+@dataclass(frozen=True)
+class HealthSettings:
+    """A HealthCheck's timing, with the proto's defaults filled in."""
+
+    delay: float = 15.0
+    interval: float = 10.0
+    timeout: float = 20.0
+    consecutive_failures: int = 3
+    grace_period: float = 10.0
+
+    @classmethod
+    def of(cls, check: HealthCheck) -> HealthSettings:
+        d = cls()
+        return cls(
+            delay=d.delay if check.delay_seconds is None else check.delay_seconds,
+            interval=d.interval if check.interval_seconds is None else check.interval_seconds,
+            timeout=d.timeout if check.timeout_seconds is None else check.timeout_seconds,
+            consecutive_failures=check.consecutive_failures or d.consecutive_failures,
+            grace_period=(
+                d.grace_period if check.grace_period_seconds is None else check.grace_period_seconds
+            ),
+        )
+
+
+def command_health_check(check: HealthCheck | None) -> CommandInfo | None:
+    """The command of a COMMAND health check; None when there is none to run."""
+    if check is None:
+        return None
+    if check.type not in (None, HealthCheckType.COMMAND) or check.command is None:
+        logger.warning("health check of type %s is not supported; not checking", check.type)
+        return None
+    return check.command
+
+
+async def watch_health(
+    *,
+    settings: HealthSettings,
+    probe: Probe,
+    on_change: Callable[[bool], Awaitable[None]],
+    on_failed: Callable[[], Awaitable[None]],
+) -> None:
+    """Check until ``consecutive_failures`` in a row, then call ``on_failed`` and return."""
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    healthy: bool | None = None
+    failures = 0
+    await asyncio.sleep(settings.delay)
+    while True:
+        passed = await probe(settings.timeout)
+        if passed:
+            failures = 0
+        elif healthy is not None or loop.time() - started >= settings.grace_period:
+            failures += 1
+        if passed or failures:
+            if healthy is not passed:
+                healthy = passed
+                await on_change(passed)
+            if failures >= settings.consecutive_failures:
+                await on_failed()
+                return
+        await asyncio.sleep(settings.interval)
+
+
+def command_argv(command: CommandInfo) -> list[str]:
+    """argv of a CommandInfo: ``/bin/sh -c value`` for a shell command, else ``arguments``."""
+    if command.shell is None or command.shell:
+        if not command.value:
+            raise ValueError("a shell command needs a value")
+        return ["/bin/sh", "-c", command.value]
+    if command.arguments:
+        return list(command.arguments)
+    if command.value:
+        return [command.value]
+    raise ValueError("a command needs a value or arguments")
+
+
+def task_environment(launch: Launch) -> dict[str, str]:
+    """The task's environment: Mesos/Marathon variables, then the CommandInfo's own."""
+    env = {
+        "MESOS_TASK_ID": launch.task.task_id.value,
+        "MESOS_AGENT_ID": launch.agent_id,
+        "MESOS_FRAMEWORK_ID": launch.framework_id,
+        "HOST": launch.hostname,
+    }
+    if launch.ports:
+        env["PORT"] = str(launch.ports[0])
+        env["PORTS"] = ",".join(str(port) for port in launch.ports)
+        env.update({f"PORT{i}": str(port) for i, port in enumerate(launch.ports)})
+    command = launch.task.command
+    if command is not None and command.environment is not None:
+        for variable in command.environment.variables:
+            if variable.value is not None:  # secrets are not supported
+                env[variable.name] = variable.value
+    return env
+
+
+def safe_name(value: str) -> str:
+    """``value`` reduced to ``[A-Za-z0-9_.-]``, usable in paths and container names."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", value).lstrip(".") or "_"
+
+
+@dataclass(eq=False)
+class _Run:
+    launch: Launch
+    report: Report
+    sandbox: Path
+    process: asyncio.subprocess.Process | None = None
+    launched: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set once the launch has reported RUNNING, or has failed."""
+    killing: bool = False
+    killed_by_health: bool = False
+    watcher: asyncio.Task[None] | None = None
+    health: asyncio.Task[None] | None = None
+
+    @property
+    def task_id(self) -> str:
+        return self.launch.task.task_id.value
+
+
+class ProcessContainerizer:
+    """Runs tasks as local processes; see the module docstring."""
+
+    def __init__(self, state_dir: Path, *, inherit_env: bool = True) -> None:
+        """``inherit_env``: tasks see this process's environment under their own."""
+        self.state_dir = state_dir
+        self.inherit_env = inherit_env
+        self._runs: dict[str, _Run] = {}  # every run not yet terminal, by task id
+        self._closed = False
+
+    async def launch(self, launch: Launch, report: Report) -> None:
+        task_id = launch.task.task_id.value
+        if self._closed or task_id in self._runs:
+            why = "the containerizer is closed" if self._closed else "the task is running already"
+            await report(StatusReport(task_id, TaskState.TASK_FAILED, why, INVALID))
+            return
+        sandbox = self.state_dir / safe_name(launch.agent_id) / safe_name(task_id)
+        run = _Run(launch, report, sandbox)
+        self._runs[task_id] = run
+        try:
+            await self._launch(run)
+        finally:
+            run.launched.set()
+
+    async def _launch(self, run: _Run) -> None:
+        try:
+            process = run.process = await self._spawn(run)
+        except (OSError, ValueError) as exc:
+            del self._runs[run.task_id]
+            logger.info("task %s did not start: %s", run.task_id, exc)
+            failed = StatusReport(run.task_id, TaskState.TASK_FAILED, str(exc), LAUNCH_FAILED)
+            await run.report(failed)
+            return
+        run.watcher = asyncio.create_task(self._watch(run), name=f"process:watch:{run.task_id}")
+        if self._closed:  # closed while launching: close() did not see this process
+            _signal_group(process.pid, signal.SIGKILL)
+            return
+        await run.report(StatusReport(run.task_id, TaskState.TASK_STARTING))
+        await run.report(StatusReport(run.task_id, TaskState.TASK_RUNNING))
+        logger.info("task %s running as pid %s in %s", run.task_id, process.pid, run.sandbox)
+        health_check = run.launch.task.health_check
+        check = command_health_check(health_check)
+        if check is not None and health_check is not None:
+            run.health = asyncio.create_task(
+                self._check_health(run, check, HealthSettings.of(health_check)),
+                name=f"process:health:{run.task_id}",
+            )
+
+    async def _spawn(self, run: _Run) -> asyncio.subprocess.Process:
+        command = run.launch.task.command
+        if command is None:
+            raise ValueError("the task has no command (executors are not supported)")
+        argv = command_argv(command)
+        program = command.value if command.shell is False and command.value else argv[0]
+        await asyncio.to_thread(run.sandbox.mkdir, parents=True, exist_ok=True)
+        env = {**(os.environ if self.inherit_env else {}), **task_environment(run.launch)}
+        env["MESOS_SANDBOX"] = str(run.sandbox)
+        with (run.sandbox / "stdout").open("ab") as out, (run.sandbox / "stderr").open("ab") as err:
+            return await asyncio.create_subprocess_exec(
+                *argv,
+                executable=program,
+                cwd=run.sandbox,
+                env=env,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
+                start_new_session=True,
+            )
+
+    async def _watch(self, run: _Run) -> None:
+        """Wait for the exit, then send the one terminal report."""
+        assert run.process is not None
+        code = await run.process.wait()
+        _signal_group(run.process.pid, signal.SIGKILL)  # what it left behind
+        await run.launched.wait()
+        if run.health is not None:
+            run.health.cancel()
+            await asyncio.wait([run.health])
+        self._runs.pop(run.task_id, None)
+        if self._closed:
+            return
+        status = terminal_status(
+            run.task_id, code, killed=run.killing, by_health=run.killed_by_health
+        )
+        await send_report(run.report, status)
+
+    async def _check_health(self, run: _Run, check: CommandInfo, settings: HealthSettings) -> None:
+        async def probe(limit: float) -> bool:
+            return await self._probe(run, check, limit)
+
+        async def on_change(healthy: bool) -> None:
+            logger.info("task %s is %s", run.task_id, "healthy" if healthy else "unhealthy")
+            status = StatusReport(
+                run.task_id, TaskState.TASK_RUNNING, reason=HEALTH_REASON, healthy=healthy
+            )
+            await send_report(run.report, status)
+
+        async def on_failed() -> None:
+            run.killing = run.killed_by_health = True
+            await self._terminate(run, kill_grace(run.launch))
+
+        await watch_health(settings=settings, probe=probe, on_change=on_change, on_failed=on_failed)
+
+    async def _probe(self, run: _Run, check: CommandInfo, limit: float) -> bool:
+        env = {**(os.environ if self.inherit_env else {}), **task_environment(run.launch)}
+        try:
+            process = await asyncio.create_subprocess_exec(
+                *command_argv(check),
+                cwd=run.sandbox,
+                env=env,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        except (OSError, ValueError) as exc:
+            logger.info("health check of task %s could not run: %s", run.task_id, exc)
+            return False
+        try:
+            async with asyncio.timeout(limit):
+                return await process.wait() == 0
+        except TimeoutError:
+            return False
+        finally:
+            _signal_group(process.pid, signal.SIGKILL)
+            await process.wait()
+
+    async def kill(self, task_id: str, *, grace_seconds: float = 3.0) -> None:
+        run = self._runs.get(task_id)
+        if run is None:
+            return
+        run.killing = True
+        await run.launched.wait()
+        if run.watcher is None:
+            return
+        await self._terminate(run, grace_seconds)
+        await asyncio.wait([run.watcher])
+
+    async def _terminate(self, run: _Run, grace_seconds: float) -> None:
+        """SIGTERM the group, SIGKILL it after the grace period; return once the process is gone."""
+        assert run.process is not None
+        _signal_group(run.process.pid, signal.SIGTERM)
+        try:
+            async with asyncio.timeout(grace_seconds):
+                await run.process.wait()
+        except TimeoutError:
+            logger.info("task %s outlived its %.1fs grace; SIGKILL", run.task_id, grace_seconds)
+            _signal_group(run.process.pid, signal.SIGKILL)
+            await run.process.wait()
+
+    async def close(self) -> None:
+        """SIGKILL every process group this containerizer started; nothing is reported."""
+        self._closed = True
+        runs = list(self._runs.values())
+        for run in runs:
+            if run.health is not None:
+                run.health.cancel()
+            if run.process is not None:
+                _signal_group(run.process.pid, signal.SIGKILL)
+        waiting = [task for run in runs for task in (run.watcher, run.health) if task is not None]
+        if waiting:
+            await asyncio.wait(waiting)
+
+
+def terminal_status(task_id: str, code: int, *, killed: bool, by_health: bool) -> StatusReport:
+    """The terminal report of a run that ended with exit status ``code``."""
+    if killed and by_health:
+        message = "killed after failing its health check"
+        return StatusReport(task_id, TaskState.TASK_KILLED, message, HEALTH_REASON, healthy=False)
+    if killed:
+        return StatusReport(task_id, TaskState.TASK_KILLED, "killed")
+    if code == 0:
+        return StatusReport(task_id, TaskState.TASK_FINISHED, "exited with code 0")
+    message = f"killed by signal {-code}" if code < 0 else f"exited with code {code}"
+    return StatusReport(task_id, TaskState.TASK_FAILED, message)
+
+
+def kill_grace(launch: Launch, default: float = 3.0) -> float:
+    """The task's kill policy grace period in seconds, else ``default``."""
+    policy = launch.task.kill_policy
+    if policy is None or policy.grace_period is None:
+        return default
+    return policy.grace_period.nanoseconds / 1e9
+
+
+async def send_report(report: Report, status: StatusReport) -> None:
+    """Report, logging (not raising) a failure: a watcher must live on to the end."""
+    try:
+        await report(status)
+    except Exception:
+        logger.exception("reporting %s of task %s failed", status.state, status.task_id)
+
+
+def _signal_group(pgid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
