@@ -66,11 +66,18 @@ def private_etcd() -> Iterator[EtcdServer]:
 
 
 @pytest.fixture(scope="session")
-def dockerd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DockerDaemon]:
-    """One private dockerd for the run; skips unless root."""
+def docker_installed() -> None:
+    """dockerd and busybox-static are installed (root installs them); skips unless root."""
     if os.geteuid() != 0:
         pytest.skip("a private Docker engine needs root")
     ensure_installed()
+
+
+@pytest.fixture(scope="session")
+def dockerd(
+    docker_installed: None, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[DockerDaemon]:
+    """One private dockerd for the run; skips unless root."""
     with DockerDaemon(tmp_path_factory.mktemp("dockerd")) as daemon:
         yield daemon
 

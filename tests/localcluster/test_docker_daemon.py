@@ -29,7 +29,7 @@ def gone(pid: int) -> bool:
         return True
 
 
-def test_rootfs_has_busybox_and_its_applets():
+def test_rootfs_has_busybox_and_its_applets(docker_installed):
     with tarfile.open(fileobj=io.BytesIO(busybox_rootfs_tar())) as tar:
         members = {member.name: member for member in tar.getmembers()}
 
