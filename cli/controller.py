@@ -1,0 +1,206 @@
+"""``dcos-controller``: the controller manager's process (the composition root).
+
+``reconciler`` sees only the Protocols of ``adapters.protocols``; this module
+is where the concrete parts meet: it parses the flags, opens the
+:class:`~adapters.etcd.EtcdStore`, builds the etcd leader elector and the
+fenced store, registers the controllers on a
+:class:`~reconciler.runtime.Manager` and runs it until SIGTERM or SIGINT::
+
+    dcos-controller run --etcd URL[,URL] --prefix /dcos --metrics-addr 127.0.0.1:9100 \\
+        --id NAME --lease-ttl 5
+
+The first signal stops gracefully: queues stop handing out work, reconciles
+in flight finish, the leader lease is revoked so a standby replica takes over
+at once. A second signal cancels what is left.
+
+Exit codes: 0 stopped by a signal, 1 error (etcd unreachable, address in
+use), 2 usage. Errors are one ``dcos-controller: error: ...`` line on stderr.
+Details are in ``docs/controller.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import socket
+import sys
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, NoReturn
+
+if TYPE_CHECKING:
+    from reconciler.runtime import Manager
+
+__all__ = ["CONTROLLERS", "main", "run"]
+
+logger = logging.getLogger(__name__)
+
+PROG = "dcos-controller"
+USAGE = 2
+ERROR = 1
+ELECTION = "controller-manager"
+
+CONTROLLERS: list[Callable[[Manager], None]] = []
+"""Each registers one controller on the manager (``manager.controller(...)...complete(r)``)."""
+
+
+class _UsageError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise _UsageError(message)
+
+
+def _parser() -> _Parser:
+    parser = _Parser(prog=PROG, description="The simple-dcos controller manager.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    run = commands.add_parser("run", help="Run the controllers until SIGTERM/SIGINT.")
+    run.add_argument(
+        "--etcd",
+        metavar="URL[,URL]",
+        default=os.environ.get("DCOS_ETCD") or "http://127.0.0.1:2379",
+        help="etcd endpoints (else $DCOS_ETCD, else http://127.0.0.1:2379).",
+    )
+    run.add_argument("--prefix", default="/dcos", help="Key prefix in etcd (default /dcos).")
+    run.add_argument(
+        "--metrics-addr",
+        default="127.0.0.1:9100",
+        metavar="HOST:PORT",
+        help="Where /metrics and /healthz are served (default 127.0.0.1:9100).",
+    )
+    run.add_argument(
+        "--id",
+        default=f"{socket.gethostname()}-{os.getpid()}",
+        metavar="NAME",
+        help="This replica's identity in the election (default host-pid).",
+    )
+    run.add_argument(
+        "--lease-ttl",
+        type=int,
+        default=5,
+        metavar="SECONDS",
+        help="Leader lease TTL: failover time (default 5).",
+    )
+    run.add_argument(
+        "--timeout", type=float, default=5.0, metavar="SECONDS", help="Per etcd request."
+    )
+    run.add_argument(
+        "--log-level",
+        default="info",
+        choices=["debug", "info", "warning", "error"],
+        help="Logging threshold (default info).",
+    )
+    return parser
+
+
+def _check(args: argparse.Namespace) -> None:
+    """_UsageError for flag values argparse cannot check."""
+    from reconciler.runtime.metrics import parse_addr
+
+    if not all(part.strip() for part in args.etcd.split(",")):
+        raise _UsageError(f"--etcd: expected URL[,URL], got {args.etcd!r}")
+    if args.lease_ttl < 1:
+        raise _UsageError("--lease-ttl must be at least 1")
+    if args.timeout <= 0:
+        raise _UsageError("--timeout must be positive")
+    try:
+        parse_addr(args.metrics_addr)
+    except ValueError as exc:
+        raise _UsageError(f"--metrics-addr: {exc}") from None
+
+
+def _error(message: str) -> None:
+    line = " ".join(str(message).split())
+    sys.stderr.write(f"{PROG}: error: {line}\n")
+    sys.stderr.flush()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = _parser().parse_args(argv)
+        _check(args)
+    except _UsageError as exc:
+        _error(str(exc))
+        return USAGE
+    logging.basicConfig(
+        level=args.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    from crds.errors import DcosError
+
+    try:
+        asyncio.run(_run(args))
+    except DcosError as exc:
+        _error(str(exc))
+        return ERROR
+    except OSError as exc:
+        _error(f"{args.metrics_addr}: {exc.strerror or exc}")
+        return ERROR
+    return 0
+
+
+async def _run(args: argparse.Namespace) -> None:
+    import crds.kinds  # noqa: F401  (registers the kinds)
+    from adapters.etcd import EtcdSettings, open_store
+    from adapters.etcd.leader import EtcdLeaderElector, FencedStore
+    from crds.errors import SpecError
+    from reconciler.runtime import Manager, ManagerSettings
+
+    try:
+        settings = EtcdSettings(
+            endpoints=tuple(part.strip() for part in args.etcd.split(",")),
+            prefix=args.prefix,
+            timeout=args.timeout,
+        )
+    except ValueError as exc:
+        raise SpecError(str(exc)) from None
+    async with open_store(settings) as store:
+        elector = EtcdLeaderElector(store, identity=args.id, election=ELECTION, ttl=args.lease_ttl)
+        manager = Manager(
+            FencedStore(store, elector),
+            elector=elector,
+            settings=ManagerSettings(metrics_addr=args.metrics_addr),
+        )
+        for register in CONTROLLERS:
+            register(manager)
+        manager.bind()
+        stop = asyncio.Event()
+        main_task = asyncio.current_task()
+        loop = asyncio.get_running_loop()
+
+        def on_signal(signum: int) -> None:
+            if not stop.is_set():
+                logger.info("%s: stopping", signal.Signals(signum).name)
+                stop.set()
+            elif main_task is not None:
+                logger.warning("second signal: cancelling what is left")
+                main_task.cancel()
+
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, on_signal, signum)
+        logger.info(
+            "%s: running as %r on etcd %s (prefix %s), %d controllers",
+            PROG,
+            args.id,
+            store.endpoint,
+            args.prefix,
+            len(manager.controllers),
+        )
+        try:
+            await manager.run(stop)
+        except asyncio.CancelledError:
+            if not stop.is_set():
+                raise
+        finally:
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(signum)
+
+
+def run() -> NoReturn:
+    """The console script's entry point."""
+    sys.exit(main())
