@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-NAMES = ("startup", "apply", "listing", "informer")
+NAMES = ("startup", "apply", "listing", "informer", "placement")
 
 
 def main(argv: list[str]) -> int:
