@@ -1,0 +1,180 @@
+"""The App's status: counts and conditions from the instances and the rollout state.
+
+:func:`compute_status` is pure. It reads the previous conditions from the
+App itself (``app.status.conditions``) so that ``lastTransitionTime`` moves
+only when a condition's status changes, never when only its reason or
+message does, as Kubernetes conditions behave.
+
+Conditions:
+
+- ``Available``: at least ``ceil(N * minimumHealthCapacity)`` instances are
+  healthy (any version);
+- ``Progressing``: True while the target version rolls out
+  (``NewVersionRollingOut``, ``RollingBack``) and once it is done
+  (``RolloutComplete``); False when the deadline passed without progress
+  (``ProgressDeadlineExceeded``) or the capacity bounds block the rollout
+  (``CapacityBoundsBlocked``); Unknown before the first plan;
+- ``Degraded``: True while the target version keeps failing
+  (``InstanceFailures``, with the last failure's message) or after a rollback
+  (``RolledBack``); otherwise False (``AsExpected``).
+
+:class:`AppStatusReport` carries more than :class:`crds.app.AppStatus` holds
+today (running, updated, revision, failures); :meth:`AppStatusReport.to_app_status`
+fills what it can.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from crds.app import App, AppStatus
+from crds.meta import Condition, ConditionStatus
+from reconciler.apps.instances import Census, Instance
+from reconciler.apps.plan import BLOCKED_MESSAGE
+from reconciler.apps.version import RolloutPhase, RolloutState, spec_version
+
+__all__ = ["AVAILABLE", "DEGRADED", "PROGRESSING", "AppStatusReport", "compute_status"]
+
+AVAILABLE = "Available"
+PROGRESSING = "Progressing"
+DEGRADED = "Degraded"
+
+_TRUE, _FALSE, _UNKNOWN = ConditionStatus.TRUE, ConditionStatus.FALSE, ConditionStatus.UNKNOWN
+
+
+@dataclass(frozen=True)
+class AppStatusReport:
+    observed_generation: int | None
+    instances: int  # live instances (not Killing, not ended, not unreachable), any version
+    running: int  # of which Running
+    healthy: int  # of which healthy
+    ready: int  # healthy instances of the target version
+    updated: int  # live instances of the target version
+    version: str  # the target version
+    revision: int  # its revision number, 0 before the first plan
+    consecutive_failures: int
+    last_failure_message: str
+    last_failure_at: datetime | None
+    conditions: tuple[Condition, ...]
+
+    def to_app_status(self, previous: AppStatus) -> AppStatus:
+        """The fields :class:`~crds.app.AppStatus` has, other fields kept from ``previous``."""
+        return previous.model_copy(
+            update={
+                "observed_generation": self.observed_generation,
+                "conditions": list(self.conditions),
+                "instances": self.instances,
+                "ready_instances": self.ready,
+                "healthy_instances": self.healthy,
+                "version": self.version,
+            }
+        )
+
+
+def compute_status(
+    app: App, instances: Sequence[Instance], rollout: RolloutState | None, now: datetime
+) -> AppStatusReport:
+    """The status of ``app`` after the plan that returned ``rollout`` (None before any)."""
+    target = rollout.target_version if rollout and rollout.target_version else None
+    target = target or spec_version(app.spec)
+    census = Census.of(instances, target)
+    backoff = rollout.backoff if rollout is not None else None
+    failures = backoff.failures if backoff is not None and backoff.version == target else 0
+    previous = {c.type: c for c in app.status.conditions}
+    fresh = (
+        _available(app, census.healthy),
+        _progressing(rollout),
+        _degraded(rollout, failures, target),
+    )
+    return AppStatusReport(
+        observed_generation=app.metadata.generation,
+        instances=len(census.live),
+        running=sum(i.is_running for i in census.live),
+        healthy=census.healthy,
+        ready=census.new_healthy,
+        updated=len(census.new),
+        version=target,
+        revision=rollout.revision if rollout is not None else 0,
+        consecutive_failures=failures,
+        last_failure_message=backoff.message if backoff is not None else "",
+        last_failure_at=backoff.last_failure_at if backoff is not None else None,
+        conditions=tuple(_stamp(c, previous.get(c.type), now) for c in fresh),
+    )
+
+
+def _stamp(condition: Condition, previous: Condition | None, now: datetime) -> Condition:
+    """``condition`` with the previous transition time if its status did not change."""
+    if previous is not None and previous.status == condition.status:
+        when = previous.last_transition_time or now
+    else:
+        when = now
+    return condition.model_copy(update={"last_transition_time": when})
+
+
+def _available(app: App, healthy: int) -> Condition:
+    n = app.spec.instances
+    share = app.spec.upgrade_strategy.minimum_health_capacity
+    needed = math.ceil(n * share - 1e-9)
+    message = f"{healthy} of {n} instance(s) healthy, at least {needed} required"
+    if healthy >= needed:
+        return Condition(type=AVAILABLE, status=_TRUE, reason="MinimumHealthy", message=message)
+    return Condition(type=AVAILABLE, status=_FALSE, reason="BelowMinimumHealthy", message=message)
+
+
+def _progressing(rollout: RolloutState | None) -> Condition:
+    if rollout is None or rollout.target_version is None:
+        return Condition(type=PROGRESSING, status=_UNKNOWN, reason="NotStarted")
+    what = f"revision {rollout.revision} ({rollout.target_version})"
+    if rollout.phase is RolloutPhase.COMPLETE:
+        return Condition(
+            type=PROGRESSING,
+            status=_TRUE,
+            reason="RolloutComplete",
+            message=f"{what} is rolled out",
+        )
+    if rollout.phase is RolloutPhase.FAILED:
+        return Condition(
+            type=PROGRESSING,
+            status=_FALSE,
+            reason="ProgressDeadlineExceeded",
+            message=f"{what} made no progress before the deadline",
+        )
+    if rollout.blocked:
+        return Condition(
+            type=PROGRESSING,
+            status=_FALSE,
+            reason="CapacityBoundsBlocked",
+            message=BLOCKED_MESSAGE,
+        )
+    if rollout.rolled_back_from is not None:
+        return Condition(
+            type=PROGRESSING,
+            status=_TRUE,
+            reason="RollingBack",
+            message=f"rolling back from {rollout.rolled_back_from} to {what}",
+        )
+    return Condition(
+        type=PROGRESSING, status=_TRUE, reason="NewVersionRollingOut", message=f"rolling out {what}"
+    )
+
+
+def _degraded(rollout: RolloutState | None, failures: int, target: str) -> Condition:
+    if rollout is not None and failures > 0:
+        last = rollout.backoff.message or "no message"
+        return Condition(
+            type=DEGRADED,
+            status=_TRUE,
+            reason="InstanceFailures",
+            message=f"{failures} consecutive failure(s) of {target}; last: {last}",
+        )
+    if rollout is not None and rollout.rolled_back_from is not None:
+        return Condition(
+            type=DEGRADED,
+            status=_TRUE,
+            reason="RolledBack",
+            message=f"{rollout.rolled_back_from} failed to roll out; running {target} instead",
+        )
+    return Condition(type=DEGRADED, status=_FALSE, reason="AsExpected")
