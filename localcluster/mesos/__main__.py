@@ -1,0 +1,128 @@
+"""``python -m localcluster mesos``: serve a local Mesos master alone.
+
+    python -m localcluster mesos --listen 127.0.0.1:5050 --agents 3 --containerizer sim
+    python -m localcluster mesos --cluster cluster.yaml --containerizer docker
+
+It runs until interrupted; ``--heartbeat``, ``--allocation-interval`` and the
+``--sim-*`` flags tune the emulation (see ``--help``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from localcluster.mesos.cluster import agents_from_flags, load_cluster
+from localcluster.mesos.server import ContainerizerUnavailable, LocalMaster
+from localcluster.mesos.settings import MasterSettings, SimSettings
+
+__all__ = ["main", "parser"]
+
+logger = logging.getLogger(__name__)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m localcluster mesos", description="A local Mesos master."
+    )
+    p.add_argument("--listen", default="127.0.0.1:5050", help="HOST:PORT to serve on (port 0: any)")
+    p.add_argument("--agents", type=int, default=3, help="number of identical agents")
+    p.add_argument("--cpus", type=float, default=8.0)
+    p.add_argument("--mem", type=float, default=16384.0)
+    p.add_argument("--disk", type=float, default=100000.0)
+    p.add_argument("--ports", default="31000-32000")
+    p.add_argument("--attributes", default="", help="e.g. rack:r1,dc:dc1")
+    p.add_argument(
+        "--reserve",
+        action="append",
+        default=[],
+        metavar="ROLE=RESOURCES",
+        help="static reservation on every agent, e.g. web=cpus:2;mem:1024 (repeatable)",
+    )
+    p.add_argument("--cluster", help="cluster YAML file (replaces the agent flags)")
+    p.add_argument("--containerizer", default="sim", choices=["sim", "process", "docker"])
+    p.add_argument("--docker-socket", default="/var/run/docker.sock")
+    p.add_argument("--work-dir", help="state directory of the process containerizer")
+    p.add_argument("--heartbeat", type=float, default=15.0, help="heartbeat interval (s)")
+    p.add_argument("--allocation-interval", type=float, default=1.0)
+    p.add_argument("--status-update-retry", type=float, default=10.0)
+    p.add_argument("--unreachable-gone-timeout", type=float, default=600.0)
+    p.add_argument("--sim-running-delay", type=float, default=0.05)
+    p.add_argument("--sim-run-duration", type=float, default=None)
+    p.add_argument("--sim-failure-rate", type=float, default=0.0)
+    p.add_argument("--sim-seed", type=int, default=0)
+    p.add_argument("--log-level", default="INFO")
+    return p
+
+
+def settings_from(args: argparse.Namespace) -> MasterSettings:
+    host, _, port = args.listen.rpartition(":")
+    if args.cluster:
+        agents = load_cluster(args.cluster)
+    else:
+        reservations = []
+        for item in args.reserve:
+            role, sep, amounts = item.partition("=")
+            if not sep or not role:
+                raise ValueError(f"--reserve expects ROLE=RESOURCES, got {item!r}")
+            reservations.append((role, amounts))
+        agents = agents_from_flags(
+            args.agents,
+            cpus=args.cpus,
+            mem=args.mem,
+            disk=args.disk,
+            ports=args.ports,
+            attributes=args.attributes,
+            reservations=tuple(reservations),
+        )
+    return MasterSettings(
+        host=host or "127.0.0.1",
+        port=int(port),
+        agents=agents,
+        containerizer=args.containerizer,
+        docker_socket=args.docker_socket,
+        work_dir=args.work_dir,
+        heartbeat_interval=args.heartbeat,
+        allocation_interval=args.allocation_interval,
+        status_update_retry=args.status_update_retry,
+        unreachable_gone_timeout=args.unreachable_gone_timeout,
+        sim=SimSettings(
+            running_delay=args.sim_running_delay,
+            run_duration=args.sim_run_duration,
+            failure_rate=args.sim_failure_rate,
+            seed=args.sim_seed,
+        ),
+    )
+
+
+async def _serve(settings: MasterSettings) -> None:
+    async with LocalMaster(settings) as local:
+        print(f"mesos master {local.master.state.master_id} on {local.url}", flush=True)
+        await local.serve_forever()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        settings = settings_from(args)
+    except (OSError, ValueError, KeyError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(_serve(settings))
+    except ContainerizerUnavailable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
