@@ -5,7 +5,16 @@ from __future__ import annotations
 import importlib
 import sys
 
-NAMES = ("startup", "apply", "listing", "informer", "placement")
+NAMES = (
+    "startup",
+    "apply",
+    "listing",
+    "informer",
+    "placement",
+    "mesos_sim",
+    "mesos_client",
+    "docker_launch",
+)
 
 
 def main(argv: list[str]) -> int:
