@@ -28,9 +28,9 @@ that master, so ``scheduler`` and ``operator`` deal only in Mesos calls:
 from __future__ import annotations
 
 import asyncio
-import socket
 import logging
 import random
+import socket
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
