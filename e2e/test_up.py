@@ -15,6 +15,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,9 +36,10 @@ def _free_port_pair() -> int:
 
 
 class Cluster:
-    def __init__(self, workdir: Path, port: int) -> None:
+    def __init__(self, workdir: Path, port: int, mesos_port: int) -> None:
         self.workdir = workdir
         self.port = port
+        self.mesos_port = mesos_port
         self.env = {**os.environ, "DCOS_ETCD": f"http://127.0.0.1:{port}"}
         self.env.pop("DCOS_CONFIG", None)
         self.env["HOME"] = str(workdir)
@@ -58,13 +60,13 @@ class Cluster:
         return proc
 
     def up(self) -> subprocess.CompletedProcess[str]:
-        return self.run("up", "--port", str(self.port))
+        return self.run("up", "--port", str(self.port), "--mesos-port", str(self.mesos_port))
 
 
 @pytest.fixture
 def cluster(tmp_path: Path) -> Iterator[Cluster]:
     shutil.copytree(ROOT / "specs", tmp_path / "specs")
-    cluster = Cluster(tmp_path, _free_port_pair())
+    cluster = Cluster(tmp_path, _free_port_pair(), _free_port_pair())
     try:
         yield cluster
     finally:
@@ -84,9 +86,14 @@ def test_up_applies_specs_then_edits_converge_and_down_stops_etcd(cluster: Clust
     assert {"checkout", "search"} <= _names(cluster, "domains")
     apps = _names(cluster, "apps")
     assert len(apps) >= 4
+    agents = httpx.get(f"http://127.0.0.1:{cluster.mesos_port}/master/slaves").json()["slaves"]
+    hosts = json.loads(cluster.run("get", "hosts", "-o", "json").stdout)["items"]
+    usable = {h["metadata"]["name"] for h in hosts if h["spec"]["lifecycle"] != "Decommissioned"}
+    assert {agent["hostname"] for agent in agents} == usable
 
     again = cluster.up()
     assert "etcd is running" in again.stdout
+    assert "Mesos master is running" in again.stdout
     assert "created" not in again.stdout and "configured" not in again.stdout
 
     # edit one app, delete another file's worth of objects, and converge
@@ -116,6 +123,7 @@ def test_up_applies_specs_then_edits_converge_and_down_stops_etcd(cluster: Clust
 
     down = cluster.run("down")
     assert "stopped etcd" in down.stdout
+    assert "stopped the Mesos master" in down.stdout
     status = cluster.run("get", "domains", check=False)
     assert status.returncode == 1
     assert f"127.0.0.1:{cluster.port}" in status.stderr

@@ -1,0 +1,50 @@
+"""The local master's agents come from the Hosts of the specs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from crds.host import Host
+
+
+def host(name: str, *, domain: str | None = None, lifecycle: str = "Active") -> Host:
+    spec: dict[str, Any] = {
+        "lifecycle": lifecycle,
+        "address": "10.0.0.1",
+        "attributes": {"rack": "r1", "dc": "sh1", "custom": {"cpu-model": "x"}},
+        "resources": {"cpus": 8, "mem": "16Gi", "disk": 1000},
+    }
+    if domain:
+        spec["domain"] = domain
+    return Host.model_validate(
+        {"apiVersion": "dcos/v1", "kind": "Host", "metadata": {"name": name}, "spec": spec}
+    )
+
+
+@pytest.mark.parametrize(
+    ("hosts", "expected"),
+    [
+        pytest.param([host("a")], {"a": None}, id="shared-pool-host-unreserved"),
+        pytest.param(
+            [host("a", domain="checkout")],
+            {"a": {"co-role": "cpus:8;mem:16384;disk:1000"}},
+            id="domain-host-reserved-for-its-role",
+        ),
+        pytest.param(
+            [host("b", domain="search"), host("a", lifecycle="Draining")],
+            {"a": None, "b": {"search": "cpus:8;mem:16384;disk:1000"}},
+            id="role-defaults-to-domain-name-and-sorted",
+        ),
+        pytest.param([host("a", lifecycle="Decommissioned")], {}, id="decommissioned-left-out"),
+    ],
+)
+def test_cluster_from_hosts(hosts: list[Host], expected: dict[str, Any]) -> None:
+    from localcluster.datacenter import cluster_from_hosts
+
+    agents = cluster_from_hosts(hosts, {"checkout": "co-role"})["agents"]
+    assert {a["hostname"]: a.get("reservations") for a in agents} == expected
+    for agent in agents:
+        assert agent["attributes"] == {"cpu-model": "x", "rack": "r1", "dc": "sh1"}
+        assert agent["resources"] == {"cpus": 8, "mem": 16384, "disk": 1000}
