@@ -12,10 +12,12 @@ named by an :class:`ObjectKey`; ``domain`` is ``None`` for cluster-scoped kinds.
 from __future__ import annotations
 
 import enum
-from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from crds.common import HealthCheck, Volume
+from crds.common import Port as AppPort
 from crds.events import Event
 from crds.meta import Resource
 
@@ -333,3 +335,139 @@ class LeaderElector(Protocol):
     async def resign(self) -> None:
         """Give up the term (if any) now, so another candidate takes over at once."""
         ...
+
+
+# Raw values in batches: the App controller's instance records and rollout state.
+
+
+class RawStore(Protocol):
+    """Raw values under ``<prefix>/<path>``, read by prefix and written in batches."""
+
+    async def get_raw(self, path: str) -> bytes | None: ...
+
+    async def list_raw(self, prefix: str) -> list[tuple[str, bytes]]:
+        """Every ``(path, value)`` whose path starts with ``prefix``, sorted by path."""
+        ...
+
+    async def commit_raw(self, puts: Mapping[str, bytes], deletes: Sequence[str] = ()) -> None:
+        """Write ``puts`` and delete ``deletes`` in as few etcd transactions as its
+        limits allow (each one all-or-nothing)."""
+        ...
+
+
+# The framework's view of the Mesos wire: plain values, built and read by a codec
+# (``adapters.mesos.tasks.MesosWireCodec``), so the reconciler never names a wire type.
+
+
+@dataclass(frozen=True)
+class OfferAmounts:
+    """Scalar resources and inclusive port ranges of one part of an offer."""
+
+    cpus: float = 0.0
+    mem: float = 0.0
+    disk: float = 0.0
+    ports: tuple[tuple[int, int], ...] = ()
+
+
+@dataclass(frozen=True)
+class OfferView:
+    """One Mesos offer: its allocation role, reserved and unreserved parts."""
+
+    offer_id: str
+    agent_id: str
+    hostname: str
+    role: str
+    attributes: dict[str, str | float]
+    reserved: OfferAmounts = OfferAmounts()
+    unreserved: OfferAmounts = OfferAmounts()
+
+
+@dataclass(frozen=True)
+class Subscribed:
+    framework_id: str
+    heartbeat_interval: float | None = None
+
+
+@dataclass(frozen=True)
+class OffersReceived:
+    offers: tuple[OfferView, ...]
+
+
+@dataclass(frozen=True)
+class OfferRescinded:
+    offer_id: str
+
+
+@dataclass(frozen=True)
+class TaskUpdate:
+    """A task status; ``uuid`` set means reliable: acknowledge it once it is durable."""
+
+    task_id: str
+    state: str
+    """The Mesos ``TaskState`` name, e.g. ``TASK_RUNNING``."""
+    agent_id: str | None = None
+    healthy: bool | None = None
+    message: str = ""
+    reason: str | None = None
+    timestamp: float | None = None
+    uuid: str | None = None
+
+
+FrameworkEvent = Subscribed | OffersReceived | OfferRescinded | TaskUpdate
+
+
+@dataclass(frozen=True)
+class TaskLaunch:
+    """One LAUNCH operation: a task built from an App's spec on a placed offer."""
+
+    task_id: str
+    name: str
+    agent_id: str
+    role: str
+    reserved: bool
+    """Take resources reserved for ``role`` (else unreserved ones)."""
+    cpus: float
+    mem: float
+    disk: float
+    image: str
+    command: tuple[str, ...] | None = None
+    args: tuple[str, ...] | None = None
+    env: Mapping[str, str] = field(default_factory=dict)
+    host_ports: tuple[int, ...] = ()
+    """Offer ports, mapped in order to ``container_ports`` (bridge network)."""
+    container_ports: tuple[AppPort, ...] = ()
+    ip: str | None = None
+    """The container's own address (static IP on the ``network``); None: bridge."""
+    network: str | None = None
+    volumes: tuple[Volume, ...] = ()
+    health_checks: tuple[HealthCheck, ...] = ()
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
+class MesosCodec(Protocol):
+    """Builds the wire values the framework sends and reads those it receives."""
+
+    def framework_info(
+        self,
+        *,
+        name: str,
+        user: str,
+        roles: Sequence[str],
+        failover_timeout: float,
+        checkpoint: bool,
+        framework_id: str | None,
+    ) -> FrameworkInfo: ...
+
+    def decode(self, event: SchedulerEvent) -> FrameworkEvent | None:
+        """The event as plain values; None for heartbeats and events the framework ignores."""
+        ...
+
+    def launch_operations(self, launches: Sequence[TaskLaunch]) -> list[OfferOperation]:
+        """One LAUNCH operation carrying every task (one ACCEPT per offer)."""
+        ...
+
+    def filters(self, refuse_seconds: float) -> Filters: ...
+
+
+class RecordStore(Store, RawStore, Protocol):
+    """A :class:`Store` that also reads and writes raw values in batches."""

@@ -7,7 +7,12 @@ fenced store, registers the controllers on a
 :class:`~reconciler.runtime.Manager` and runs it until SIGTERM or SIGINT::
 
     dcos-controller run --etcd URL[,URL] --prefix /dcos --metrics-addr 127.0.0.1:9100 \\
-        --id NAME --lease-ttl 5
+        --id NAME --lease-ttl 5 --mesos http://127.0.0.1:5050
+
+With ``--mesos`` (or ``$DCOS_MESOS``) the manager is also a Mesos framework
+(:mod:`reconciler.framework`, run only while it leads) and runs the App
+controller (:mod:`reconciler.controllers.app`); the framework's records and
+the controllers' writes go through the fenced store.
 
 The first signal stops gracefully: queues stop handing out work, reconciles
 in flight finish, the leader lease is revoked so a standby replica takes over
@@ -22,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -31,6 +37,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, NoReturn
 
 if TYPE_CHECKING:
+    from adapters.etcd.leader import FencedStore
     from reconciler.runtime import Manager
 
 __all__ = ["CONTROLLERS", "main", "run"]
@@ -66,6 +73,12 @@ def _parser() -> _Parser:
         help="etcd endpoints (else $DCOS_ETCD, else http://127.0.0.1:2379).",
     )
     run.add_argument("--prefix", default="/dcos", help="Key prefix in etcd (default /dcos).")
+    run.add_argument(
+        "--mesos",
+        metavar="URL[,URL]",
+        default=os.environ.get("DCOS_MESOS") or None,
+        help="Mesos masters: run the framework and the App controller (else $DCOS_MESOS).",
+    )
     run.add_argument(
         "--metrics-addr",
         default="127.0.0.1:9100",
@@ -103,6 +116,8 @@ def _check(args: argparse.Namespace) -> None:
 
     if not all(part.strip() for part in args.etcd.split(",")):
         raise _UsageError(f"--etcd: expected URL[,URL], got {args.etcd!r}")
+    if args.mesos is not None and not all(part.strip() for part in args.mesos.split(",")):
+        raise _UsageError(f"--mesos: expected URL[,URL], got {args.mesos!r}")
     if args.lease_ttl < 1:
         raise _UsageError("--lease-ttl must be at least 1")
     if args.timeout <= 0:
@@ -159,15 +174,18 @@ async def _run(args: argparse.Namespace) -> None:
         )
     except ValueError as exc:
         raise SpecError(str(exc)) from None
-    async with open_store(settings) as store:
+    async with open_store(settings) as store, contextlib.AsyncExitStack() as stack:
         elector = EtcdLeaderElector(store, identity=args.id, election=ELECTION, ttl=args.lease_ttl)
+        fenced = FencedStore(store, elector)
         manager = Manager(
-            FencedStore(store, elector),
+            fenced,
             elector=elector,
             settings=ManagerSettings(metrics_addr=args.metrics_addr),
         )
         for register in CONTROLLERS:
             register(manager)
+        if args.mesos is not None:
+            await _register_mesos(manager, args.mesos, fenced, stack)
         manager.bind()
         stop = asyncio.Event()
         main_task = asyncio.current_task()
@@ -199,6 +217,22 @@ async def _run(args: argparse.Namespace) -> None:
         finally:
             for signum in (signal.SIGTERM, signal.SIGINT):
                 loop.remove_signal_handler(signum)
+
+
+async def _register_mesos(
+    manager: Manager, masters: str, store: FencedStore, stack: contextlib.AsyncExitStack
+) -> None:
+    """The Mesos framework and the App controller, on ``masters``."""
+    from adapters.mesos.http import MesosSettings
+    from adapters.mesos.scheduler import MesosSchedulerClient
+    from adapters.mesos.tasks import MesosWireCodec
+    from reconciler.controllers import app
+
+    urls = tuple(part.strip() for part in masters.split(","))
+    client = await stack.enter_async_context(MesosSchedulerClient(MesosSettings(masters=urls)))
+    framework = app.new_framework(manager, mesos=client, codec=MesosWireCodec(), store=store)
+    app.register(manager, framework=framework)
+    logger.info("Mesos framework on %s with the App controller", ", ".join(urls))
 
 
 def run() -> NoReturn:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import enum
 import re
+from datetime import datetime
 from typing import Any, ClassVar, Literal, Self
 
 from pydantic import Field, field_validator, model_validator
@@ -136,6 +137,8 @@ class UpgradeStrategy(DcosModel):
     1 starts new instances before stopping old ones; 0 may stop all old ones first."""
     maximum_over_capacity: float = Field(default=1.0, ge=0, le=1)
     """Share of spec.instances that may run on top of it during an upgrade, 0-1."""
+    auto_rollback: bool = False
+    """A rollout that misses its progress deadline goes back to the previous good version."""
 
 
 class Backoff(DcosModel):
@@ -202,6 +205,8 @@ class AppSpec(DcosModel):
     """The delay before relaunching failed instances."""
     labels: dict[str, str] = Field(default_factory=dict)
     """Labels put on the Mesos tasks and Docker containers (not used for selection)."""
+    progress_deadline_seconds: int = Field(default=600, ge=1)
+    """A rollout that makes no progress for this long fails (Progressing=False)."""
 
     @model_validator(mode="after")
     def _references(self) -> Self:
@@ -237,6 +242,21 @@ class AppStatus(Status):
     last_placement: str | None = None
     """Why the last unplaced instance could not be placed, e.g.
     "4 agents filtered: attribute rack!=r2 (3), cpus exhausted (1)"."""
+    running_instances: int | None = None
+    """Containers in state Running, any version."""
+    updated_instances: int | None = None
+    """Containers of the current version, running or starting."""
+    revision: int | None = None
+    """Revision number of the version being rolled out (see rollout history)."""
+    consecutive_failures: int | None = None
+    """Failures of the current version in a row; launches back off while it grows."""
+    last_failure_message: str | None = None
+    """What Mesos said about the last failed container."""
+    last_failure_at: datetime | None = None
+    """When the last container failed."""
+    placement: str | None = None
+    """Why instances are waiting for an offer, e.g.
+    "12 agents filtered: cpus exhausted (8), UNIQUE hostname (4)"; empty once all are placed."""
 
 
 @register

@@ -24,7 +24,7 @@ import contextlib
 import functools
 import json
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -251,6 +251,23 @@ class EtcdStore:
 
     async def delete_raw(self, path: str) -> None:
         await self._client.txn([], [DeleteKey(self.keys.raw(path))])
+
+    async def list_raw(self, prefix: str) -> builtins.list[tuple[str, bytes]]:
+        """Raw values whose path starts with ``prefix`` (one consistent snapshot)."""
+        start = self.keys.raw(prefix) + (b"/" if prefix.endswith("/") else b"")
+        kvs, _ = await self._scan(start, 0)
+        skip = len(self.keys.root) + 1
+        return [(kv.key[skip:].decode(), kv.value) for kv in kvs]
+
+    async def commit_raw(self, puts: Mapping[str, bytes], deletes: Sequence[str] = ()) -> None:
+        """Puts and deletes in chunks of ``max_txn_ops``, each one transaction."""
+        ops: builtins.list[Put | DeleteKey] = [
+            Put(self.keys.raw(path), value) for path, value in puts.items()
+        ]
+        ops.extend(DeleteKey(self.keys.raw(path)) for path in deletes)
+        size = self.settings.max_txn_ops
+        for begin in range(0, len(ops), size):
+            await self._client.txn([], ops[begin : begin + size])
 
     async def record_event(self, event: Event) -> None:
         await self._events.record(event)

@@ -18,6 +18,11 @@ Wiring is separate from logic, as in controller-runtime's builder::
    handing out keys, reconciles in flight get ``shutdown_timeout`` seconds
    to finish, then the term is resigned.
 
+Leader-only runnables (:meth:`Manager.add_runnable`, controller-runtime's
+``LeaderElectionRunnable``: e.g. the Mesos framework) start with each term
+after the relist, beside the workers; they are cancelled when the term is
+lost, and on ``stop`` once the workers have drained.
+
 A standby keeps its informers watching (warm caches, fast takeover) but
 queues nothing: controllers drop keys while they have no queue.
 
@@ -30,7 +35,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from adapters.protocols import LeaderElector, LeaderTerm, Store
@@ -111,6 +116,7 @@ class Manager:
         self.metrics = metrics or RuntimeMetrics()
         self.informers: dict[str, Informer] = {}
         self.controllers: list[Controller] = []
+        self.runnables: list[tuple[str, Callable[[], Coroutine[Any, Any, None]]]] = []
         self.terms = 0  # terms led so far
         self._running = False
         self._leading = False
@@ -141,6 +147,11 @@ class Manager:
         if any(c.name == controller.name for c in self.controllers):
             raise ValueError(f"a controller named {controller.name!r} exists already")
         self.controllers.append(controller)
+
+    def add_runnable(self, name: str, run: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        """Run ``run()`` (task ``leader:{name}``) during every term; it is cancelled when
+        the term ends. An exception it raises ends the term, as a failed relist does."""
+        self.runnables.append((name, run))
 
     @property
     def leading(self) -> bool:
@@ -200,8 +211,13 @@ class Manager:
         loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout(None) as deadline, asyncio.TaskGroup() as tg:
-                for controller in self.controllers:
+                runners = [
+                    tg.create_task(run(), name=f"leader:{name}") for name, run in self.runnables
+                ]
+                workers = [
                     tg.create_task(controller.run(), name=f"controller:{controller.name}")
+                    for controller in self.controllers
+                ]
                 self._leading = True
                 await stop.wait()
                 self._leading = False
@@ -209,6 +225,10 @@ class Manager:
                 for controller in self.controllers:
                     controller.stop_taking_work()
                 deadline.reschedule(loop.time() + self.settings.shutdown_timeout)
+                if workers:
+                    await asyncio.wait(workers)
+                for runner in runners:
+                    runner.cancel()
         except TimeoutError:
             logger.warning(
                 "reconciles still running after %.1fs were cancelled",

@@ -1,0 +1,191 @@
+"""Durable records of the App controller: instances, rollout state, the framework id.
+
+Keys, under the store's prefix (raw values, not objects)::
+
+    instances/<domain>/<app>/<instance id>   Instance.to_json()
+    rollouts/<domain>/<app>                  RolloutState.to_json()
+    framework/id                             the Mesos framework id
+
+:class:`InstanceRecords` is the one place instance records change while this
+process leads. It keeps every record in memory (loaded once per term with
+:meth:`InstanceRecords.load`) and writes behind: :meth:`~InstanceRecords.put`
+and :meth:`~InstanceRecords.remove` change memory and mark the record dirty;
+:meth:`~InstanceRecords.flush` writes everything dirty in as few etcd
+transactions as its limits allow (``RawStore.commit_raw``). Callers that need
+durability await ``flush`` before acting: the framework before it sends an
+ACCEPT with LAUNCH (a launch is at most once) and before it acknowledges a
+status update (an update is never lost). Flushes are serialised, so writes of
+one record reach etcd in the order they were made, and a failed flush leaves
+its records dirty for the next one.
+
+Every change calls the listeners with the app's ``(domain, name)``: the App
+controller queues that App (the runtime coalesces repeats).
+
+The next hop is :mod:`reconciler.framework`, which writes the records, and
+:mod:`reconciler.controllers.app`, which reads them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import logging
+from collections.abc import Callable, Iterable
+
+from adapters.protocols import RawStore
+from reconciler.apps.instances import Instance
+from reconciler.apps.version import RolloutState
+
+__all__ = ["InstanceRecords", "instance_path", "rollout_path"]
+
+logger = logging.getLogger(__name__)
+
+INSTANCES = "instances/"
+ROLLOUTS = "rollouts/"
+FRAMEWORK_ID = "framework/id"
+
+Listener = Callable[[str, str], None]
+"""``listener(domain, app)``: the records of that app changed."""
+
+
+def instance_path(inst: Instance) -> str:
+    return f"{INSTANCES}{inst.domain}/{inst.app}/{inst.instance_id}"
+
+
+def rollout_path(domain: str, app: str) -> str:
+    return f"{ROLLOUTS}{domain}/{app}"
+
+
+class InstanceRecords:
+    """Instance records in memory, written behind to etcd (see the module docstring)."""
+
+    def __init__(self, store: RawStore, *, timeout: float = 10.0) -> None:
+        self._store = store
+        self._timeout = timeout
+        self._records: dict[str, Instance] = {}
+        self._dirty: set[str] = set()  # ids whose memory value is not yet in etcd
+        self._deleted: dict[str, str] = {}  # id -> path, removed in memory, not yet in etcd
+        self._rollouts: dict[tuple[str, str], RolloutState | None] = {}
+        self._lock = asyncio.Lock()  # one flush at a time: per-key write order
+        self._listeners: list[Listener] = []
+        self.loaded = False
+        self.flushes = 0  # commit_raw calls made, for tests and metrics
+
+    # ------------------------------------------------------------ reads
+
+    async def load(self) -> None:
+        """Replace memory with what etcd holds (at the start of each term)."""
+        async with self._lock, asyncio.timeout(self._timeout):
+            raw = await self._store.list_raw(INSTANCES)
+        records: dict[str, Instance] = {}
+        for path, value in raw:
+            try:
+                inst = Instance.from_json(value)
+            except ValueError:
+                logger.exception("instance record %s does not decode; ignored", path)
+                continue
+            records[inst.instance_id] = inst
+        self._records, self._dirty, self._deleted = records, set(), {}
+        self._rollouts.clear()
+        self.loaded = True
+        logger.info("loaded %d instance records", len(records))
+
+    def get(self, instance_id: str) -> Instance | None:
+        return self._records.get(instance_id)
+
+    def of_app(self, domain: str, app: str) -> builtins.list[Instance]:
+        return [i for i in self._records.values() if i.domain == domain and i.app == app]
+
+    def all(self) -> builtins.list[Instance]:
+        return list(self._records.values())
+
+    def apps(self) -> set[tuple[str, str]]:
+        return {(i.domain, i.app) for i in self._records.values()}
+
+    @property
+    def dirty(self) -> bool:
+        return bool(self._dirty or self._deleted)
+
+    # ----------------------------------------------------------- writes
+
+    def add_listener(self, listener: Listener) -> None:
+        self._listeners.append(listener)
+
+    def put(self, inst: Instance) -> None:
+        """Change memory now; durable after the next :meth:`flush`."""
+        self._records[inst.instance_id] = inst
+        self._dirty.add(inst.instance_id)
+        self._deleted.pop(inst.instance_id, None)
+        self.notify(inst.domain, inst.app)
+
+    def remove(self, instance_ids: Iterable[str]) -> None:
+        for iid in instance_ids:
+            inst = self._records.pop(iid, None)
+            if inst is None:
+                continue
+            self._dirty.discard(iid)
+            self._deleted[iid] = instance_path(inst)
+            self.notify(inst.domain, inst.app)
+
+    async def flush(self) -> None:
+        """Write every pending change; raises (changes kept pending) when etcd fails."""
+        async with self._lock:
+            if not self._dirty and not self._deleted:
+                return
+            dirty, deleted = self._dirty, self._deleted
+            self._dirty, self._deleted = set(), {}
+            puts = {
+                instance_path(self._records[iid]): self._records[iid].to_json().encode()
+                for iid in dirty
+                if iid in self._records
+            }
+            try:
+                async with asyncio.timeout(self._timeout):
+                    await self._store.commit_raw(puts, list(deleted.values()))
+                self.flushes += 1
+            except BaseException:
+                self._dirty |= {iid for iid in dirty if iid in self._records}
+                for iid, path in deleted.items():
+                    if iid not in self._records:
+                        self._deleted.setdefault(iid, path)
+                raise
+
+    def notify(self, domain: str, app: str) -> None:
+        """Tell the listeners the app changed (records, or what the framework knows)."""
+        for listener in self._listeners:
+            listener(domain, app)
+
+    # -------------------------------------------------- rollout state
+
+    async def rollout(self, domain: str, app: str) -> RolloutState | None:
+        """The persisted rollout state of an app (cached after the first read)."""
+        key = (domain, app)
+        if key not in self._rollouts:
+            async with asyncio.timeout(self._timeout):
+                raw = await self._store.get_raw(rollout_path(domain, app))
+            self._rollouts[key] = None if raw is None else RolloutState.from_json(raw)
+        return self._rollouts[key]
+
+    async def save_rollout(self, domain: str, app: str, state: RolloutState) -> None:
+        """Persist ``state`` unless it is what etcd already holds."""
+        if self._rollouts.get((domain, app)) == state:
+            return
+        async with asyncio.timeout(self._timeout):
+            await self._store.commit_raw({rollout_path(domain, app): state.to_json().encode()})
+        self._rollouts[(domain, app)] = state
+
+    async def delete_rollout(self, domain: str, app: str) -> None:
+        async with asyncio.timeout(self._timeout):
+            await self._store.commit_raw({}, [rollout_path(domain, app)])
+        self._rollouts[(domain, app)] = None
+
+    # ---------------------------------------------------- framework id
+
+    async def framework_id(self) -> str | None:
+        async with asyncio.timeout(self._timeout):
+            raw = await self._store.get_raw(FRAMEWORK_ID)
+        return raw.decode() if raw else None
+
+    async def save_framework_id(self, framework_id: str) -> None:
+        async with asyncio.timeout(self._timeout):
+            await self._store.commit_raw({FRAMEWORK_ID: framework_id.encode()})

@@ -1,0 +1,358 @@
+"""The App controller: keep an App's instances running, roll its upgrades, report.
+
+A level-based reconcile per App (the request never carries the event)::
+
+    App (informer cache) + records and queued instances (framework)
+      + rollout state (etcd)
+        -> plan(app=, instances=, now=, history=, settings=)      reconciler/apps/plan.py
+        -> persist plan.rollout
+        -> kill: framework.kill (records marked Killing, KILL sent)
+        -> launch: new Instance ids queued on the framework, which places them,
+           writes each record and only then sends the LAUNCH
+        -> expunge ended records
+        -> status (compute_status + placement summary), only when it changed
+        -> events; requeue after plan.requeue_after
+
+Instance records change under the framework (status updates); every change
+queues the App again through the records' listener, so the controller never
+polls Mesos. A Domain change queues every App of the domain.
+
+Deletion: the controller adds the finalizer ``dcos/app-instances`` to every
+App it sees. Once ``deletionTimestamp`` is set, the plan kills every
+instance whatever the bounds; when no record is left (all ended and
+expunged) the rollout state is deleted and the finalizer removed, and the
+store deletes the App. An App that vanished without the finalizer still has
+its instances killed.
+
+Events: ScalingUp, Launched, Killed, RolloutComplete,
+ProgressDeadlineExceeded, FailedPlacement. ``docs/apps-controller.md`` has
+the details.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from adapters.protocols import MesosCodec, MesosScheduler, ObjectKey, RawStore, Store
+from crds.app import App
+from crds.domain import Domain
+from crds.host import Host
+from crds.meta import Resource
+from reconciler.apps import (
+    Instance,
+    LaunchReason,
+    Plan,
+    RolloutPhase,
+    RolloutSettings,
+    RolloutState,
+    compute_status,
+    new_instance_id,
+    plan,
+)
+from reconciler.apps.records import InstanceRecords
+from reconciler.framework import FrameworkSettings, MesosFramework
+from reconciler.placement import AppKey
+from reconciler.runtime import (
+    Controller,
+    ControllerSettings,
+    Informer,
+    Manager,
+    Recorder,
+    Request,
+    Result,
+)
+from reconciler.runtime.informer import Enqueue
+
+__all__ = ["FINALIZER", "AppReconciler", "new_framework", "register"]
+
+logger = logging.getLogger(__name__)
+
+FINALIZER = "dcos/app-instances"
+NOT_READY_DELAY = 0.2  # seconds: the framework is loading its records
+NO_DOMAIN_DELAY = 5.0
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class AppReconciler:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        apps: Informer,
+        domains: Informer,
+        framework: MesosFramework,
+        recorder: Recorder,
+        rollout: RolloutSettings | None = None,
+        wall: Callable[[], datetime] = _utcnow,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._store = store
+        self._apps = apps
+        self._domains = domains
+        self._fw = framework
+        self._records = framework.records
+        self._recorder = recorder
+        self._rollout = rollout or RolloutSettings()
+        self._wall = wall
+        self._rng = rng or random.Random()
+        self._summaries: dict[AppKey, str | None] = {}  # last FailedPlacement reported
+
+    async def reconcile(self, req: Request) -> Result:
+        if not self._fw.ready:
+            return Result(requeue_after=NOT_READY_DELAY)
+        obj = self._apps.get(req.key)
+        key = AppKey(req.domain or "", req.name)
+        if not isinstance(obj, App):
+            return await self._orphaned(key)
+        app = obj
+        deleting = app.metadata.deletion_timestamp is not None
+        if not deleting and FINALIZER not in app.metadata.finalizers:
+            await self._set_finalizer(app, present=True)
+            return Result()  # the update queues the App again
+        domain = self._domain(app)
+        instances = self._fw.instances(*key)
+        history = await self._records.rollout(*key)
+        now = self._wall()
+        p = plan(
+            app=app, instances=instances, now=now, history=history, settings=self._settings(app)
+        )
+        await self._records.save_rollout(*key, p.rollout)
+        killed = await self._kill(p, instances)
+        launched = self._launch(app, domain, p, now) if domain is not None else 0
+        if p.expunge:
+            self._records.remove(p.expunge)
+            await self._records.flush()
+        if deleting:
+            return await self._finish_deletion(app, key)
+        await self._write_status(app, key, p, now, domain)
+        await self._events(app, key, history, p, killed=killed, queued=launched)
+        if domain is None:
+            return Result(requeue_after=NO_DOMAIN_DELAY)
+        return Result(requeue_after=p.requeue_after)
+
+    # ------------------------------------------------------------ reading
+
+    def _domain(self, app: App) -> Domain | None:
+        obj = self._domains.get(ObjectKey("Domain", None, app.metadata.domain or ""))
+        return obj if isinstance(obj, Domain) else None
+
+    def _settings(self, app: App) -> RolloutSettings:
+        base = self._rollout
+        return RolloutSettings(
+            progress_deadline_seconds=float(app.spec.progress_deadline_seconds),
+            auto_rollback=app.spec.upgrade_strategy.auto_rollback,
+            backoff_reset_seconds=base.backoff_reset_seconds,
+            history_limit=base.history_limit,
+            kill_retry_seconds=base.kill_retry_seconds,
+        )
+
+    # ----------------------------------------------------------- applying
+
+    async def _kill(self, p: Plan, instances: list[Instance]) -> int:
+        by_id = {i.instance_id: i for i in instances}
+        doomed = [by_id[k.instance_id] for k in p.kill if k.instance_id in by_id]
+        if not doomed:
+            return 0
+        await self._fw.kill(doomed)
+        return len(doomed)
+
+    def _launch(self, app: App, domain: Domain, p: Plan, now: datetime) -> int:
+        count = 0
+        for intent in p.launch:
+            fresh = [
+                Instance(
+                    instance_id=new_instance_id(
+                        domain=domain.metadata.name,
+                        app=app.metadata.name,
+                        version=intent.version,
+                        rng=self._rng,
+                    ),
+                    domain=domain.metadata.name,
+                    app=app.metadata.name,
+                    version=intent.version,
+                    health_checked=bool(intent.spec.health_checks),
+                    launched_at=now,
+                )
+                for _ in range(intent.count)
+            ]
+            self._fw.request(app=app, domain=domain, spec=intent.spec, instances=fresh)
+            count += len(fresh)
+        return count
+
+    async def _orphaned(self, key: AppKey) -> Result:
+        """The App is gone (deleted without our finalizer): end what is left of it."""
+        self._fw.cancel(key)
+        instances = self._fw.instances(*key)
+        await self._fw.kill([i for i in instances if not i.is_terminal])
+        ended = [i.instance_id for i in instances if i.is_terminal]
+        if ended:
+            self._records.remove(ended)
+            await self._records.flush()
+        if not self._fw.instances(*key):
+            await self._records.delete_rollout(*key)
+            self._summaries.pop(key, None)
+        return Result()
+
+    async def _finish_deletion(self, app: App, key: AppKey) -> Result:
+        self._fw.cancel(key)
+        if self._fw.instances(*key):
+            return Result()  # records changing queue the App again
+        await self._records.delete_rollout(*key)
+        self._summaries.pop(key, None)
+        if FINALIZER in app.metadata.finalizers:
+            await self._set_finalizer(app, present=False)
+            await self._recorder.normal(app, "Deleted", "every instance ended; finalizer removed")
+        return Result()
+
+    async def _set_finalizer(self, app: App, *, present: bool) -> None:
+        others = [f for f in app.metadata.finalizers if f != FINALIZER]
+        finalizers = [*others, FINALIZER] if present else others
+        meta = app.metadata.model_copy(update={"finalizers": finalizers})
+        await self._store.update(app.model_copy(update={"metadata": meta}))
+
+    # --------------------------------------------------------- reporting
+
+    async def _write_status(
+        self, app: App, key: AppKey, p: Plan, now: datetime, domain: Domain | None
+    ) -> None:
+        report = compute_status(app, self._fw.instances(*key), p.rollout, now)
+        summary = self._fw.placement_summary(key)
+        if domain is None:
+            summary = f"domain {app.metadata.domain} not found"
+        status = report.to_app_status(app.status).model_copy(
+            update={
+                "running_instances": report.running,
+                "updated_instances": report.updated,
+                "revision": report.revision,
+                "consecutive_failures": report.consecutive_failures,
+                "last_failure_message": report.last_failure_message or None,
+                "last_failure_at": report.last_failure_at,
+                "placement": summary,
+                "last_placement": summary or app.status.last_placement,
+            }
+        )
+        if status != app.status:
+            await self._store.update_status(app.model_copy(update={"status": status}))
+
+    async def _events(
+        self,
+        app: App,
+        key: AppKey,
+        history: RolloutState | None,
+        p: Plan,
+        *,
+        killed: int,
+        queued: int,
+    ) -> None:
+        rec = self._recorder
+        scale = [i for i in p.launch if i.reason is LaunchReason.SCALE]
+        if queued and scale:
+            await rec.normal(app, "ScalingUp", f"{queued} instance(s) of {scale[0].version} queued")
+        launched = self._fw.take_launched(key)
+        if launched:
+            await rec.normal(app, "Launched", f"{launched} instance(s) launched")
+        if killed:
+            reasons = sorted({str(k.reason) for k in p.kill})
+            await rec.normal(app, "Killed", f"{killed} instance(s) killed: {', '.join(reasons)}")
+        before = history.phase if history is not None else None
+        same_target = history is not None and history.target_version == p.rollout.target_version
+        after = p.rollout.phase
+        if after is RolloutPhase.COMPLETE and not (same_target and before is after):
+            message = f"revision {p.rollout.revision} ({p.rollout.target_version}) rolled out"
+            await rec.normal(app, "RolloutComplete", message)
+        if after is RolloutPhase.FAILED and not (same_target and before is after):
+            message = f"revision {p.rollout.revision} made no progress before the deadline"
+            await rec.warning(app, "ProgressDeadlineExceeded", message)
+        summary = self._fw.placement_summary(key)
+        if summary != self._summaries.get(key):
+            self._summaries[key] = summary
+            if summary is not None:
+                await rec.warning(app, "FailedPlacement", summary)
+
+
+class _DomainApps:
+    """A Domain change queues every App of the domain."""
+
+    def __init__(self, enqueue: Enqueue, apps: Informer) -> None:
+        self._enqueue = enqueue
+        self._apps = apps
+
+    def _handle(self, obj: Resource) -> None:
+        for app in self._apps.list(domain=obj.metadata.name):
+            self._enqueue(Request.of(app))
+
+    def on_add(self, obj: Resource) -> None:
+        self._handle(obj)
+
+    def on_update(self, old: Resource, new: Resource) -> None:
+        if old.spec != new.spec:
+            self._handle(new)
+
+    def on_delete(self, obj: Resource) -> None:
+        self._handle(obj)
+
+
+def register(
+    manager: Manager,
+    *,
+    framework: MesosFramework,
+    store: Store | None = None,
+    settings: ControllerSettings | None = None,
+    rollout: RolloutSettings | None = None,
+) -> Controller:
+    """The App controller on ``manager``, with ``framework`` run as a leader-only runnable.
+
+    ``store`` is where status and finalizers are written (the manager's fenced
+    store by default); the framework's records use the store they were given.
+    """
+    store = store or manager.store
+    apps = manager.informer("App")
+    reconciler = AppReconciler(
+        store=store,
+        apps=apps,
+        domains=manager.informer("Domain"),
+        framework=framework,
+        recorder=Recorder(store, "app-controller"),
+        rollout=rollout,
+    )
+    controller = (
+        manager.controller("app")
+        .for_kind("App")
+        .watches("Domain", lambda enqueue: _DomainApps(enqueue, apps))
+        .with_settings(settings or ControllerSettings(workers=4))
+        .complete(reconciler)
+    )
+    framework.records.add_listener(
+        lambda domain, app: controller.enqueue(Request("App", domain, app))
+    )
+    manager.add_runnable("mesos-framework", framework.run)
+    return controller
+
+
+def new_framework(
+    manager: Manager,
+    *,
+    mesos: MesosScheduler,
+    codec: MesosCodec,
+    store: RawStore,
+    settings: FrameworkSettings | None = None,
+) -> MesosFramework:
+    """The framework of ``manager``: roles from its Domain informer, host lifecycles from
+    its Host informer, records in ``store`` (the fenced store)."""
+    domains, hosts = manager.informer("Domain"), manager.informer("Host")
+    return MesosFramework(
+        mesos=mesos,
+        codec=codec,
+        records=InstanceRecords(store),
+        domains=lambda: [d for d in domains.list() if isinstance(d, Domain)],
+        hosts=lambda: [h for h in hosts.list() if isinstance(h, Host)],
+        settings=settings,
+        metrics=manager.metrics,
+        clock=manager.clock,
+    )

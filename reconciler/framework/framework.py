@@ -1,0 +1,386 @@
+"""The Mesos framework: one subscription, offers matched to launches, task states recorded.
+
+:class:`MesosFramework` runs only while the controller manager leads
+(``Manager.add_runnable``); each term it loads the instance records, reads
+the framework id persisted in etcd and subscribes with it, so a new leader
+(or a restarted one) fails the same framework over and keeps its tasks::
+
+    run ─▶ load records ─▶ subscribe(roles) ─▶ events ──▶ SUBSCRIBED: reconcile
+      │                         ▲                   ├──▶ OFFERS / RESCIND: offer pool
+      │                         └── roles changed ──┘──▶ UPDATE: update queue
+      ├─▶ matcher (every tick or when woken): place, write records, ACCEPT; expire
+      │   held offers; SUPPRESS when nothing is pending, REVIVE when launches arrive
+      └─▶ updater: records the task states, then ACKNOWLEDGEs
+
+Roles (MULTI_ROLE): one per Domain (``Domain.mesos_role``) plus the shared
+pool ``*``, from the Domain informer's cache; when they change the framework
+subscribes again with the new set (same framework id).
+
+**At most once.** A placed instance's record (Pending, agent and host set) is
+written to etcd before the ACCEPT with its LAUNCH is sent; a crash in between
+leaves a record Mesos does not know, which reconciliation turns into Lost,
+and the App controller replaces it. Each offer gets ONE ACCEPT carrying the
+LAUNCH of every instance placed on it.
+
+**Durable updates.** A status update changes the record in memory, the
+record is flushed to etcd, and only then is the update acknowledged; when
+the write fails nothing is acknowledged and Mesos sends the update again.
+Updates are applied in batches (all that arrived during one flush). An
+update older than the record, or about a record already terminal, changes
+nothing; a task that is alive but has no record (or only an ended one) is
+killed. Killing records ignore live states until Mesos reports the end.
+
+**Reconciliation.** On every SUBSCRIBED, explicit reconciliation of every
+non-terminal record, then implicit (an empty list), so tasks nobody knows
+surface and are killed, and KILL again for every Killing record; explicit
+reconciliation again every ``reconcile_interval``.
+
+The App controller's interface: :meth:`MesosFramework.instances`,
+:meth:`~MesosFramework.request`, :meth:`~MesosFramework.cancel`,
+:meth:`~MesosFramework.kill`, :meth:`~MesosFramework.placement_summary` and
+:meth:`~MesosFramework.take_launched`; records' listeners queue the App
+whose records changed. The next hop is :mod:`reconciler.controllers.app`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import Counter
+from collections.abc import Callable, Sequence
+from contextlib import aclosing
+from datetime import UTC, datetime
+
+from adapters.protocols import (
+    FrameworkEvent,
+    MesosCodec,
+    MesosScheduler,
+    OfferRescinded,
+    OffersReceived,
+    Subscribed,
+    TaskUpdate,
+)
+from crds.app import App, AppSpec
+from crds.domain import Domain
+from crds.errors import DcosError
+from crds.host import Host
+from reconciler.apps.instances import Instance, InstanceState
+from reconciler.apps.records import InstanceRecords
+from reconciler.framework.matcher import OfferMatcher
+from reconciler.framework.offers import OfferPool
+from reconciler.framework.queue import LaunchQueue
+from reconciler.framework.settings import FrameworkSettings
+from reconciler.framework.updates import apply_update
+from reconciler.placement import SHARED_ROLE, AppKey, build_default_stack
+from reconciler.runtime.clock import Clock, MonotonicClock
+from reconciler.runtime.metrics import RuntimeMetrics
+
+__all__ = ["MesosFramework"]
+
+logger = logging.getLogger(__name__)
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class MesosFramework:
+    def __init__(
+        self,
+        *,
+        mesos: MesosScheduler,
+        codec: MesosCodec,
+        records: InstanceRecords,
+        domains: Callable[[], Sequence[Domain]],
+        hosts: Callable[[], Sequence[Host]] = tuple,
+        settings: FrameworkSettings | None = None,
+        metrics: RuntimeMetrics | None = None,
+        clock: Clock | None = None,
+        wall: Callable[[], datetime] = _utcnow,
+    ) -> None:
+        self._mesos = mesos
+        self._codec = codec
+        self.records = records
+        self._domains = domains
+        self._hosts = hosts
+        self.settings = settings or FrameworkSettings()
+        self._metrics = metrics or RuntimeMetrics()
+        self._clock = clock or MonotonicClock()
+        self._wall = wall
+        self.queue = LaunchQueue()
+        self.offers = OfferPool()
+        self._matcher_pass = OfferMatcher(
+            queue=self.queue,
+            offers=self.offers,
+            records=records,
+            domains=domains,
+            hosts=hosts,
+            stack=build_default_stack(strategy=self.settings.strategy),
+            wall=wall,
+        )
+        self.framework_id: str | None = None
+        self.subscriptions = 0  # SUBSCRIBED events seen, this process
+        self.subscribed = asyncio.Event()
+        self._updates: asyncio.Queue[TaskUpdate] = asyncio.Queue()
+        self._wake = asyncio.Event()  # the matcher runs a pass now
+        self._restart = asyncio.Event()  # the roles changed: subscribe again
+        self._roles: tuple[str, ...] = ()
+        self._suppressed = False
+        self._revived = (0, -1e9)  # (queue generation, clock time) of the last REVIVE
+        self._reconciled_at = 0.0
+        self._launched: Counter[AppKey] = Counter()  # launches not yet reported as events
+        self._passes = 0
+
+    # ------------------------------------------------ the App controller's side
+
+    @property
+    def ready(self) -> bool:
+        """The records of this term are loaded: the controller may plan."""
+        return self.records.loaded
+
+    def instances(self, domain: str, app: str) -> list[Instance]:
+        """The app's records plus its queued (not yet placed) instances."""
+        return self.records.of_app(domain, app) + self.queue.pending(AppKey(domain, app))
+
+    def request(
+        self, *, app: App, domain: Domain, spec: AppSpec, instances: Sequence[Instance]
+    ) -> None:
+        """Queue ``instances`` (Pending, no agent) of ``app`` for placement at ``spec``."""
+        self.queue.request(app=app, domain=domain, spec=spec, instances=instances)
+        self._wake.set()
+
+    def cancel(self, key: AppKey) -> None:
+        self.queue.cancel(key)
+
+    def placement_summary(self, key: AppKey) -> str | None:
+        return self.queue.summary(key)
+
+    def take_launched(self, key: AppKey) -> int:
+        """Instances of the app launched since the last call."""
+        return self._launched.pop(key, 0)
+
+    async def kill(self, instances: Sequence[Instance]) -> int:
+        """Kill ``instances``: queued ones are dropped, placed ones marked Killing
+        (durably) and killed on Mesos. The number of KILL calls sent."""
+        marked = []
+        for inst in instances:
+            if self.queue.discard(inst.instance_id):
+                continue
+            rec = self.records.get(inst.instance_id)
+            if rec is None or rec.is_terminal:
+                continue
+            update = {"state": InstanceState.KILLING, "last_update_at": self._wall()}
+            self.records.put(rec.model_copy(update=update))
+            marked.append(rec)
+        if not marked:
+            return 0
+        await self.records.flush()
+        if not self.subscribed.is_set():
+            return 0  # retried by the planner (KillRetry) once subscribed
+        for rec in marked:
+            await self._kill_task(rec.instance_id, rec.agent_id)
+        return len(marked)
+
+    # -------------------------------------------------------------- running
+
+    async def run(self) -> None:
+        """The framework during one term of leadership (cancelled when it ends)."""
+        self.queue.clear()
+        self.offers.drain()
+        self._updates = asyncio.Queue()
+        await self.records.load()
+        self.framework_id = await self.records.framework_id()
+        try:
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(self._matcher(), name="framework:matcher")
+                tg.create_task(self._updater(), name="framework:updater")
+                await self._subscriptions()
+        finally:
+            self.subscribed.clear()
+            self.records.loaded = False
+
+    def _wanted_roles(self) -> tuple[str, ...]:
+        return tuple(sorted({d.mesos_role for d in self._domains()} | {SHARED_ROLE}))
+
+    async def _subscriptions(self) -> None:
+        while True:
+            self._restart.clear()
+            self._roles = self._wanted_roles()
+            try:
+                await self._subscription()
+            except DcosError as exc:
+                logger.warning("Mesos subscription ended: %s", exc)
+                await asyncio.sleep(self.settings.resubscribe_delay)
+            finally:
+                self.subscribed.clear()
+            if self._restart.is_set():
+                logger.info("roles changed to %s: subscribing again", ", ".join(self._roles))
+
+    async def _subscription(self) -> None:
+        settings = self.settings
+        info = self._codec.framework_info(
+            name=settings.name,
+            user=settings.user,
+            roles=self._roles,
+            failover_timeout=settings.failover_timeout,
+            checkpoint=settings.checkpoint,
+            framework_id=self.framework_id,
+        )
+        self._suppressed = not self.queue
+        suppressed = self._roles if self._suppressed else ()
+        async with aclosing(self._mesos.subscribe(info, suppressed_roles=suppressed)) as events:
+            async for raw in events:
+                event = self._codec.decode(raw)
+                if event is not None:
+                    await self._handle(event)
+                if self._restart.is_set():
+                    return
+
+    async def _handle(self, event: FrameworkEvent) -> None:
+        if isinstance(event, Subscribed):
+            await self._on_subscribed(event)
+        elif isinstance(event, OffersReceived):
+            self.offers.add(event.offers, self._clock.now())
+            self._wake.set()
+        elif isinstance(event, OfferRescinded):
+            self.offers.rescind(event.offer_id)
+        elif isinstance(event, TaskUpdate):
+            self._updates.put_nowait(event)
+
+    async def _on_subscribed(self, event: Subscribed) -> None:
+        self.offers.drain()  # offers of an earlier stream are void
+        if event.framework_id != self.framework_id:
+            await self.records.save_framework_id(event.framework_id)
+            self.framework_id = event.framework_id
+        self.subscriptions += 1
+        self.subscribed.set()
+        await self._reconcile(implicit=True)
+        for inst in self.records.all():  # KILLs sent while the stream was down may be lost
+            if inst.state is InstanceState.KILLING:
+                await self._kill_task(inst.instance_id, inst.agent_id)
+        self._wake.set()
+
+    async def _reconcile(self, *, implicit: bool) -> None:
+        tasks = [(i.instance_id, i.agent_id) for i in self.records.all() if not i.is_terminal]
+        async with asyncio.timeout(self.settings.call_timeout):
+            if tasks:
+                await self._mesos.reconcile(tasks)
+            if implicit:
+                await self._mesos.reconcile([])
+        self._reconciled_at = self._clock.now()
+        logger.info("reconciling %d tasks%s", len(tasks), " and implicitly" if implicit else "")
+
+    # -------------------------------------------------------- status updates
+
+    async def _updater(self) -> None:
+        while True:
+            batch = [await self._updates.get()]
+            while not self._updates.empty():
+                batch.append(self._updates.get_nowait())
+            try:
+                await self._record_updates(batch)
+            except (DcosError, TimeoutError) as exc:
+                logger.warning(
+                    "%d status update(s) not recorded, not acknowledged: %s", len(batch), exc
+                )
+
+    async def _record_updates(self, batch: list[TaskUpdate]) -> None:
+        doomed = [u for u in batch if self._apply(u)]
+        await self.records.flush()  # durable before any acknowledgement
+        for update in doomed:
+            logger.warning(
+                "task %s (%s) has no live record: killing it", update.task_id, update.state
+            )
+            await self._kill_task(update.task_id, update.agent_id)
+        acks = [u for u in batch if u.uuid is not None and u.agent_id is not None]
+        async with asyncio.timeout(self.settings.call_timeout):
+            await asyncio.gather(
+                *(
+                    self._mesos.acknowledge(agent_id=u.agent_id, task_id=u.task_id, uuid=u.uuid)
+                    for u in acks
+                    if u.agent_id is not None and u.uuid is not None
+                )
+            )
+
+    def _apply(self, update: TaskUpdate) -> bool:
+        """Record ``update`` in memory; True when the task must be killed (no live record)."""
+        outcome = apply_update(self.records.get(update.task_id), update, now=self._wall())
+        if outcome.record is not None:
+            self.records.put(outcome.record)
+        return outcome.kill
+
+    async def _kill_task(self, task_id: str, agent_id: str | None) -> None:
+        try:
+            async with asyncio.timeout(self.settings.call_timeout):
+                await self._mesos.kill(task_id, agent_id)
+            self._metrics.kills.inc()
+        except (DcosError, TimeoutError) as exc:
+            logger.warning("KILL %s failed (retried later): %s", task_id, exc)
+
+    # ------------------------------------------------------------- matcher
+
+    async def _matcher(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.settings.tick_seconds):
+                    await self._wake.wait()
+            self._wake.clear()
+            if self._wanted_roles() != self._roles:
+                self._restart.set()
+            if not self.subscribed.is_set():
+                continue
+            try:
+                await self._match()
+                await self._expire()
+                await self._suppress_or_revive()
+                if self._clock.now() - self._reconciled_at >= self.settings.reconcile_interval:
+                    await self._reconcile(implicit=False)
+            except (DcosError, TimeoutError) as exc:
+                logger.warning("offer matching failed (retried): %s", exc)
+
+    async def _match(self) -> None:
+        self._passes += 1
+        match = self._matcher_pass.match(seed=f"{self.framework_id}:{self._passes}")
+        if match is None:
+            return
+        try:
+            await self.records.flush()  # at most once: the records first
+        except BaseException:
+            self._matcher_pass.undo(match)
+            raise
+        filters = self._codec.filters(self.settings.refuse_seconds)
+        for offer_id, launches in match.accepts:
+            self.offers.take(offer_id)
+            operations = self._codec.launch_operations(launches)
+            async with asyncio.timeout(self.settings.call_timeout):
+                await self._mesos.accept([offer_id], operations, filters=filters)
+            self._metrics.launches.inc(len(launches))
+        for req in match.placed:
+            self._launched[req.key] += 1
+        logger.info("launched %d instance(s) on %d offer(s)", len(match.placed), len(match.accepts))
+
+    async def _expire(self) -> None:
+        if self.queue:
+            declined = self.offers.expired(self._clock.now(), self.settings.offer_hold_seconds)
+            refuse = self.settings.refuse_seconds
+        else:
+            declined, refuse = self.offers.drain(), self.settings.idle_refuse_seconds
+        if declined:
+            async with asyncio.timeout(self.settings.call_timeout):
+                await self._mesos.decline(declined, filters=self._codec.filters(refuse))
+
+    async def _suppress_or_revive(self) -> None:
+        now = self._clock.now()
+        async with asyncio.timeout(self.settings.call_timeout):
+            if not self.queue:
+                if not self._suppressed:
+                    await self._mesos.suppress()
+                    self._suppressed = True
+                return
+            generation, at = self._revived
+            fresh = self.queue.generation != generation
+            if self._suppressed or (fresh and now - at >= self.settings.revive_interval):
+                await self._mesos.revive()
+                self._suppressed = False
+                self._revived = (self.queue.generation, now)

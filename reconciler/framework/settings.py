@@ -1,0 +1,43 @@
+"""Settings of the Mesos framework, passed in by the composition root."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Literal
+
+__all__ = ["FrameworkSettings"]
+
+logger = logging.getLogger(__name__)
+
+ONE_WEEK = 7 * 24 * 3600.0
+
+
+@dataclass(frozen=True)
+class FrameworkSettings:
+    name: str = "simple-dcos"
+    """``FrameworkInfo.name``."""
+    user: str = "simple-dcos"
+    """``FrameworkInfo.user``: the user tasks run as unless they name one."""
+    failover_timeout: float = ONE_WEEK
+    """Seconds Mesos keeps our tasks after the framework disconnects."""
+    checkpoint: bool = True
+    """Agents checkpoint our tasks, so they survive an agent restart."""
+    offer_hold_seconds: float = 5.0
+    """An offer that placed nothing is held this long (new launches may want it)."""
+    refuse_seconds: float = 5.0
+    """Filter sent with an offer declined while launches are pending."""
+    idle_refuse_seconds: float = 120.0
+    """Filter sent with an offer declined while nothing is pending (offers are suppressed)."""
+    revive_interval: float = 1.0
+    """At most one REVIVE per this many seconds when new launches arrive."""
+    reconcile_interval: float = 60.0
+    """Explicit reconciliation of records Mesos has not confirmed for this long."""
+    tick_seconds: float = 0.25
+    """Longest pause of the offer matcher between two passes."""
+    call_timeout: float = 10.0
+    """Seconds one scheduler call may take."""
+    resubscribe_delay: float = 1.0
+    """Pause before subscribing again after Mesos ended the subscription."""
+    strategy: Literal["spread", "binpack"] = "spread"
+    """Ranking of the placement stack."""
