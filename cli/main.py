@@ -26,6 +26,9 @@ from cli.commands.diff import diff
 from cli.commands.events import events
 from cli.commands.explain import explain
 from cli.commands.get import get
+from cli.commands.plan import plan
+from cli.commands.rollout import rollout
+from cli.commands.scale import scale
 from cli.commands.version import version
 from cli.config import GlobalOptions
 
@@ -76,8 +79,9 @@ def main(
     ctx.obj = GlobalOptions(etcd=etcd, prefix=prefix, context=context, timeout=timeout)
 
 
-for command in (apply, diff, get, describe, delete, explain, events, version):
+for command in (apply, plan, diff, get, describe, delete, scale, explain, events, version):
     app.command(no_args_is_help=command not in (version, events))(command)
+app.add_typer(rollout)
 
 
 # The local data center: cli/up.py.

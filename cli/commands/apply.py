@@ -63,6 +63,16 @@ def apply(
             "the base name of the first -f path).",
         ),
     ] = None,
+    if_revision: Annotated[
+        int | None,
+        typer.Option(
+            "--if-revision",
+            metavar="REV",
+            min=0,
+            help="Refuse (exit 1) if an object of the files changed after this etcd "
+            "revision (the one dcosctl plan printed).",
+        ),
+    ] = None,
 ) -> None:
     """Create or update objects from YAML files, folders or stdin."""
     if prune and applyset is None:
@@ -79,6 +89,7 @@ def apply(
             dry_run=dry_run,
             prune=prune,
             applyset=applyset,
+            if_revision=if_revision,
         )
     )
     suffix = " (dry run)" if dry_run else ""
@@ -94,12 +105,18 @@ async def _apply(
     dry_run: bool,
     prune: bool,
     applyset: str | None,
+    if_revision: int | None = None,
 ) -> list[str]:
     from reconciler.apply import apply_manifests
 
     manifests = read_manifests(filenames, recursive=recursive)
     async with open_store(conn) as store:
         results = await apply_manifests(
-            store, manifests, dry_run=dry_run, prune=prune, applyset=applyset
+            store,
+            manifests,
+            dry_run=dry_run,
+            prune=prune,
+            applyset=applyset,
+            if_revision=if_revision,
         )
     return [f"{result.key} {result.action.value}" for result in results]

@@ -63,6 +63,7 @@ __all__ = [
     "Action",
     "ApplyResult",
     "apply_manifests",
+    "check_unchanged_since",
     "delete_objects",
     "read_live",
 ]
@@ -117,10 +118,14 @@ async def apply_manifests(
     dry_run: bool = False,
     prune: bool = False,
     applyset: str | None = None,
+    if_revision: int | None = None,
 ) -> list[ApplyResult]:
     """Create or update every manifest's object; with ``prune``, delete the set's leftovers.
 
-    Results come in manifest order, then the pruned objects by key.
+    Results come in manifest order, then the pruned objects by key. With
+    ``if_revision`` (the revision ``dcosctl plan`` printed), nothing is written
+    and a ConflictError names the first object of the manifests whose spec side
+    changed after that revision (see :func:`check_unchanged_since`).
     """
     check_applyset(applyset, prune=prune)
     _check_unique(manifests)
@@ -130,6 +135,8 @@ async def apply_manifests(
     planned: dict[ObjectKey, Action] = {}  # writes of failed attempts, which may have landed
     for attempt in range(1, ATTEMPTS + 1):
         live = await read_live(store, wanted)
+        if if_revision is not None:
+            check_unchanged_since(if_revision, current, live)
         plan = _plan(manifests, live, applyset=applyset)
         if prune:
             assert applyset is not None
@@ -153,6 +160,28 @@ async def apply_manifests(
             await write_membership(store, applyset, [*kept, *written])
         return results
     raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+def check_unchanged_since(
+    revision: int, keys: Iterable[ObjectKey], live: dict[ObjectKey, Resource]
+) -> None:
+    """ConflictError unless every live object among ``keys`` was last written at or
+    before ``revision``.
+
+    An object's ``resourceVersion`` is the etcd revision of its last spec-side
+    write (status writes do not move it), so controllers updating status do
+    not count as a change, while a create, an apply, a scale or an undo does.
+    An object deleted since cannot be told from one that never existed; the
+    compare-and-swap of the commit covers writes after this read.
+    """
+    for key in sorted(keys):
+        obj = live.get(key)
+        version = obj.metadata.resource_version if obj is not None else None
+        if version is not None and int(version) > revision:
+            raise ConflictError(
+                f"{key} changed after revision {revision} (now at {version}): "
+                "plan again before applying"
+            )
 
 
 def _plan_prune(plan: _Plan, candidates: Iterable[Resource]) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -96,13 +95,12 @@ def test_app_rows() -> None:
     }
 
 
-def test_ten_thousand_rows_render_well_under_a_second() -> None:
+def test_ten_thousand_rows_render_aligned_within_the_width() -> None:
     apps = [_app(f"app-{i}").to_wire() for i in range(10_000)]
-    started = time.perf_counter()
     headers = table_headers(App, show_domain=True, wide=False)
     columns = table_columns(App, wide=False)
     rows = [table_row(a, columns, show_domain=True, now=NOW) for a in apps]
     text, _ = render_table(headers, rows, width=120)
-    took = time.perf_counter() - started
-    assert text.count("\n") == 10_000
-    assert took < 0.5, took
+    lines = text.splitlines()
+    assert len(lines) == 10_001
+    assert all(len(line) <= 120 for line in lines)  # make bench times it
