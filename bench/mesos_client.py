@@ -87,7 +87,9 @@ async def _drive(url: str) -> tuple[float, float, float]:
                 )
 
         def spawn(coro: Coroutine[Any, Any, None], name: str) -> None:
-            pending.add(group.create_task(coro, name=name))
+            task = group.create_task(coro, name=name)
+            pending.add(task)
+            task.add_done_callback(pending.discard)
 
         async for event in client.subscribe(info):
             if event.type is SchedulerEventType.SUBSCRIBED:
@@ -108,7 +110,6 @@ async def _drive(url: str) -> tuple[float, float, float]:
                     if running == TOTAL:
                         await asyncio.gather(*pending)  # the last acknowledgements
                         break
-            pending = {task for task in pending if not task.done()}
         done = time.perf_counter()
     return (
         AGENTS / (offers_done - subscribed_at),

@@ -100,6 +100,11 @@ def _as(cls: type[_Id], value: _Id | str) -> _Id:
     return value if isinstance(value, cls) else cls(value=str(value))
 
 
+def _plain(value: AgentID | TaskID | FrameworkID) -> bool:
+    """An id holding its ``value`` and nothing else (what the wire form then is, is known)."""
+    return not value.model_extra and isinstance(value.value, str)
+
+
 class MesosSchedulerClient:
     """A framework's connection to the Mesos masters (see the module docstring).
 
@@ -268,17 +273,20 @@ class MesosSchedulerClient:
     # ------------------------------------------------------------- calls
 
     async def _call(self, call: SchedulerCall, *, expected: int = 202) -> None:
+        await self._post(call.type, dumps(call), expected=expected)
+
+    async def _post(self, kind: SchedulerCallType, body: bytes, *, expected: int = 202) -> None:
         stream_id, master = self._stream_id, self._stream_master
         if stream_id is None or master is None:
             raise MesosUnavailable(
-                f"Mesos master {self.master}: {call.type} while not subscribed (resubscribing)"
+                f"Mesos master {self.master}: {kind} while not subscribed (resubscribing)"
             )
         headers = {**JSON_HEADERS, STREAM_ID_HEADER: stream_id}
         response = await self._http.request(
-            "POST", SCHEDULER_PATH, content=dumps(call), headers=headers, pinned=master
+            "POST", SCHEDULER_PATH, content=body, headers=headers, pinned=master
         )
         if response.status_code != expected:
-            logger.debug("%s answered %d, expected %d", call.type, response.status_code, expected)
+            logger.debug("%s answered %d, expected %d", kind, response.status_code, expected)
 
     def _require_id(self) -> FrameworkID:
         if self._framework_id is None:
@@ -341,11 +349,24 @@ class MesosSchedulerClient:
         self, *, agent_id: AgentID | str, task_id: TaskID | str, uuid: str
     ) -> None:
         """ACKNOWLEDGE a reliable update (one whose status has a base64 ``uuid``)."""
-        body = CallAcknowledge(
-            agent_id=_as(AgentID, agent_id), task_id=_as(TaskID, task_id), uuid=uuid
-        )
-        fid = self._require_id()
-        await self._call(SchedulerCall.wrap(SchedulerCallType.ACKNOWLEDGE, body, framework_id=fid))
+        agent, task, fid = _as(AgentID, agent_id), _as(TaskID, task_id), self._require_id()
+        if _plain(agent) and _plain(task) and _plain(fid) and isinstance(uuid, str):
+            # One call per status update: written directly, the same bytes as
+            # the model would write, at a fraction of the cost.
+            call = {
+                "framework_id": {"value": fid.value},
+                "type": "ACKNOWLEDGE",
+                "acknowledge": {
+                    "agent_id": {"value": agent.value},
+                    "task_id": {"value": task.value},
+                    "uuid": uuid,
+                },
+            }
+            body = json.dumps(call, separators=(",", ":"), ensure_ascii=False).encode()
+            await self._post(SchedulerCallType.ACKNOWLEDGE, body)
+            return
+        ack = CallAcknowledge(agent_id=agent, task_id=task, uuid=uuid)
+        await self._call(SchedulerCall.wrap(SchedulerCallType.ACKNOWLEDGE, ack, framework_id=fid))
 
     async def reconcile(
         self, tasks: Iterable[tuple[TaskID | str, AgentID | str | None]] = ()
