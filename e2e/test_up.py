@@ -1,7 +1,11 @@
 """A new user's first minutes: `dcosctl up`, look around, edit, re-apply, `down`.
 
 Runs the installed `dcosctl` as a separate process, exactly as `make up`
-does, against its own state folder and ports, and stops what it started.
+does, against its own state folder and ports, and stops what it started:
+`up` starts etcd, the local Mesos master and two `dcos-controller` replicas
+(detached, pids in `.state/`), waits for the Apps (``DCOS_UP_WAIT`` seconds
+at most) and prints the instance table; `down` must leave none of them
+running.
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ class Cluster:
         self.env = {**os.environ, "DCOS_ETCD": f"http://127.0.0.1:{port}"}
         self.env.pop("DCOS_CONFIG", None)
         self.env["HOME"] = str(workdir)
+        self.env["DCOS_UP_WAIT"] = "8"
 
     def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         proc = subprocess.run(
@@ -79,21 +84,83 @@ def _names(cluster: Cluster, kind: str) -> set[str]:
     return {item["metadata"]["name"] for item in listing["items"]}
 
 
+def _pids(cluster: Cluster) -> dict[str, int]:
+    state = cluster.workdir / ".state"
+    return {path.stem: int(path.read_text()) for path in state.glob("*.pid")}
+
+
+def _running(pid: int) -> bool:
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return bool(cmdline) and stat.rpartition(")")[2].split()[0] != "Z"
+
+
+def _instance_rows(stdout: str) -> list[list[str]]:
+    lines = stdout.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.split() == TABLE_HEADER)
+    rows = []
+    for line in lines[header + 1 :]:
+        if not line.strip():
+            break
+        rows.append(line.split())
+    return rows
+
+
+TABLE_HEADER = ["APP", "HOST", "STATE", "HEALTH"]
+
+
 def test_up_applies_specs_then_edits_converge_and_down_stops_etcd(cluster: Cluster) -> None:
     first = cluster.up()
     assert "applied" in first.stdout
     assert "Try:" in first.stdout
+    assert "started dcos-controller controller-a" in first.stdout
+    assert "started dcos-controller controller-b" in first.stdout
     assert {"checkout", "search"} <= _names(cluster, "domains")
     apps = _names(cluster, "apps")
     assert len(apps) >= 4
+
+    # every instance the specs ask for is placed and running, and the table says so
+    listing = json.loads(cluster.run("get", "apps", "-A", "-o", "json").stdout)["items"]
+    desired = {
+        f"{a['metadata']['domain']}/{a['metadata']['name']}": a["spec"]["instances"]
+        for a in listing
+    }
+    running = {
+        a: n
+        for a, n in (
+            (
+                f"{i['metadata']['domain']}/{i['metadata']['name']}",
+                i["status"].get("runningInstances"),
+            )
+            for i in listing
+        )
+    }
+    assert running == desired, first.stdout
+    rows = _instance_rows(first.stdout)
+    assert sorted(row[0] for row in rows if row[2] == "Running") == sorted(
+        app for app, n in desired.items() for _ in range(n)
+    )
+    assert {row[1] for row in rows} <= {
+        h["metadata"]["name"]
+        for h in json.loads(cluster.run("get", "hosts", "-o", "json").stdout)["items"]
+    }
+    started = _pids(cluster)
+    assert set(started) == {"etcd", "mesos", "controller-a", "controller-b"}
+    assert all(_running(pid) for pid in started.values())
     agents = httpx.get(f"http://127.0.0.1:{cluster.mesos_port}/master/slaves").json()["slaves"]
     hosts = json.loads(cluster.run("get", "hosts", "-o", "json").stdout)["items"]
     usable = {h["metadata"]["name"] for h in hosts if h["spec"]["lifecycle"] != "Decommissioned"}
     assert {agent["hostname"] for agent in agents} == usable
 
+    cluster.env["DCOS_UP_WAIT"] = "0"  # the wait was checked above
     again = cluster.up()
     assert "etcd is running" in again.stdout
     assert "Mesos master is running" in again.stdout
+    assert "dcos-controller controller-a is running" in again.stdout
+    assert _pids(cluster) == started
     assert "created" not in again.stdout and "configured" not in again.stdout
 
     # edit one app, delete another file's worth of objects, and converge
@@ -124,7 +191,26 @@ def test_up_applies_specs_then_edits_converge_and_down_stops_etcd(cluster: Clust
     down = cluster.run("down")
     assert "stopped etcd" in down.stdout
     assert "stopped the Mesos master" in down.stdout
+    assert "stopped dcos-controller controller-a" in down.stdout
+    assert "stopped dcos-controller controller-b" in down.stdout
+    assert [name for name, pid in started.items() if _running(pid)] == []
+    assert _pids(cluster) == {}
     status = cluster.run("get", "domains", check=False)
     assert status.returncode == 1
     assert f"127.0.0.1:{cluster.port}" in status.stderr
     assert "Traceback" not in status.stderr
+
+
+def test_up_every_app_becomes_available(cluster: Cluster) -> None:
+    cluster.env["DCOS_UP_WAIT"] = "15"
+    first = cluster.up()
+    listing = json.loads(cluster.run("get", "apps", "-A", "-o", "json").stdout)["items"]
+    available = {
+        item["metadata"]["name"]: next(
+            (c["status"] for c in item["status"].get("conditions", []) if c["type"] == "Available"),
+            None,
+        )
+        for item in listing
+    }
+    assert set(available.values()) == {"True"}, available
+    assert f"all {len(listing)} Apps are Available" in first.stdout

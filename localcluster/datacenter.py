@@ -5,14 +5,21 @@ per Host that is not Decommissioned, with the Host's name as hostname, its
 rack, dc and custom attributes, and its resources. A Host dedicated to a
 business domain has all its resources statically reserved for that domain's
 Mesos role, as the platform reserves a domain's servers; the others are the
-shared pool. :func:`cluster_from_hosts` is that mapping (pure);
+shared pool; its host ports are reserved with the rest, so the role's
+offers carry them. :func:`cluster_from_hosts` is that mapping (pure);
 :func:`start_mesos_detached` runs ``python -m localcluster mesos`` in its own
 session so it outlives ``dcosctl up``, and :func:`stop_mesos` stops exactly it.
+
+:func:`start_controller_detached` does the same for one ``dcos-controller run``
+replica (the installed console script next to this interpreter), waiting
+until its ``/healthz`` answers; :func:`controller_running` and
+:func:`stop_controller` recognise a replica by its command line and ``--id``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import os
 import signal
@@ -26,11 +33,22 @@ import httpx
 
 from crds.host import Host, HostLifecycle
 
-__all__ = ["cluster_from_hosts", "mesos_running", "start_mesos_detached", "stop_mesos"]
+__all__ = [
+    "cluster_from_hosts",
+    "controller_running",
+    "mesos_running",
+    "start_controller_detached",
+    "start_mesos_detached",
+    "stop_controller",
+    "stop_controllers",
+    "stop_mesos",
+]
 
 logger = logging.getLogger(__name__)
 
 _POLL = 0.1
+PORTS = "31000-32000"
+"""The host ports every agent offers (the Mesos agent's default range)."""
 
 
 def cluster_from_hosts(hosts: Iterable[Host], roles: Mapping[str, str]) -> dict[str, Any]:
@@ -45,10 +63,12 @@ def cluster_from_hosts(hosts: Iterable[Host], roles: Mapping[str, str]) -> dict[
         if spec.lifecycle is HostLifecycle.DECOMMISSIONED:
             continue
         res = spec.resources
-        resources = f"cpus:{res.cpus:g};mem:{res.mem:g};disk:{res.disk:g}"
+        # The ports are reserved with the rest: an offer is made per role, and a
+        # task needs its host ports from the same role as its cpus and mem.
+        resources = f"cpus:{res.cpus:g};mem:{res.mem:g};disk:{res.disk:g};ports:[{PORTS}]"
         agent: dict[str, Any] = {
             "hostname": host.metadata.name,
-            "resources": {"cpus": res.cpus, "mem": res.mem, "disk": res.disk},
+            "resources": {"cpus": res.cpus, "mem": res.mem, "disk": res.disk, "ports": PORTS},
             "attributes": spec.attributes.as_mesos(),
         }
         if spec.domain is not None:
@@ -111,19 +131,7 @@ def start_mesos_detached(
         containerizer,
         *extra_args,
     ]
-    log_file.parent.mkdir(parents=True, exist_ok=True)
-    # posix_spawn: no Popen object is left to warn that its child still runs.
-    pid = os.posix_spawn(
-        argv[0],
-        argv,
-        dict(os.environ),
-        file_actions=[
-            (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
-            (os.POSIX_SPAWN_OPEN, 1, str(log_file), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644),
-            (os.POSIX_SPAWN_DUP2, 1, 2),
-        ],
-        setsid=True,
-    )
+    pid = _spawn(argv, log_file)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + start_timeout
     while time.monotonic() < deadline:
@@ -142,6 +150,28 @@ def stop_mesos(pid: int, *, timeout: float = 10.0) -> bool:
     ``pid`` is not a local Mesos master."""
     if not mesos_running(pid):
         return False
+    return _terminate(pid, timeout)
+
+
+def _spawn(argv: list[str], log_file: Path) -> int:
+    """``argv`` in its own session, stdin from /dev/null, stdout and stderr to ``log_file``."""
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    # posix_spawn: no Popen object is left to warn that its child still runs.
+    return os.posix_spawn(
+        argv[0],
+        argv,
+        dict(os.environ),
+        file_actions=[
+            (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+            (os.POSIX_SPAWN_OPEN, 1, str(log_file), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644),
+            (os.POSIX_SPAWN_DUP2, 1, 2),
+        ],
+        setsid=True,
+    )
+
+
+def _terminate(pid: int, timeout: float) -> bool:
+    """SIGTERM, then SIGKILL after ``timeout``; True once ``pid`` is gone."""
     for sig in (signal.SIGTERM, signal.SIGKILL):
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, sig)
@@ -151,6 +181,96 @@ def stop_mesos(pid: int, *, timeout: float = 10.0) -> bool:
                 return True
             time.sleep(_POLL)
     return not _alive(pid)
+
+
+CONTROLLER = "dcos-controller"
+
+
+def controller_running(pid: int, identity: str) -> bool:
+    """True when ``pid`` is a running ``dcos-controller run --id identity``."""
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    script = any(arg.endswith(CONTROLLER.encode()) for arg in argv)
+    named = any(a == b"--id" and b == identity.encode() for a, b in itertools.pairwise(argv))
+    return _alive(pid) and script and b"run" in argv and named
+
+
+def _controller_healthy(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/healthz", timeout=1.0).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def start_controller_detached(
+    *,
+    identity: str,
+    etcd: str,
+    mesos: str,
+    metrics_port: int,
+    log_file: Path,
+    prefix: str = "/dcos",
+    lease_ttl: int = 5,
+    start_timeout: float = 30.0,
+) -> int:
+    """Start one ``dcos-controller run`` replica in its own session; its pid once
+    ``/healthz`` answers (its informers have listed).
+
+    RuntimeError with the log's tail when it exits or does not answer.
+    """
+    argv = [
+        str(Path(sys.executable).parent / CONTROLLER),
+        "run",
+        "--etcd",
+        etcd,
+        "--prefix",
+        prefix,
+        "--mesos",
+        mesos,
+        "--metrics-addr",
+        f"127.0.0.1:{metrics_port}",
+        "--id",
+        identity,
+        "--lease-ttl",
+        str(lease_ttl),
+    ]
+    pid = _spawn(argv, log_file)
+    url = f"http://127.0.0.1:{metrics_port}"
+    deadline = time.monotonic() + start_timeout
+    while time.monotonic() < deadline:
+        if not _alive(pid):
+            raise RuntimeError(f"{identity} exited at start:\n{_tail(log_file)}")
+        if _controller_healthy(url):
+            logger.info("%s %s started detached (pid %d)", CONTROLLER, identity, pid)
+            return pid
+        time.sleep(_POLL)
+    stop_controller(pid, identity)
+    raise RuntimeError(f"{identity} did not answer on {url}/healthz:\n{_tail(log_file)}")
+
+
+def stop_controller(pid: int, identity: str, *, timeout: float = 15.0) -> bool:
+    """SIGTERM (the replica resigns its lease), then SIGKILL after ``timeout``;
+    False (nothing signalled) when ``pid`` is not the replica ``identity``."""
+    return stop_controllers([(pid, identity)], timeout=timeout) == [pid]
+
+
+def stop_controllers(replicas: Iterable[tuple[int, str]], *, timeout: float = 15.0) -> list[int]:
+    """Stop the replicas ``(pid, identity)`` together: SIGTERM to all, so no standby
+    takes over only to be stopped next, then SIGKILL to those left after
+    ``timeout``. The pids stopped; one that is not its replica is not signalled."""
+    pids = [pid for pid, identity in replicas if controller_running(pid, identity)]
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and any(_alive(pid) for pid in pids):
+            time.sleep(_POLL)
+        if not any(_alive(pid) for pid in pids):
+            break
+    return [pid for pid in pids if not _alive(pid)]
 
 
 def _tail(path: Path, lines: int = 20) -> str:

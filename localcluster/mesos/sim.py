@@ -1,7 +1,8 @@
 """The ``sim`` containerizer: tasks that exist only as timers.
 
 No process is started. A launched task reports TASK_STARTING after
-``starting_delay`` and TASK_RUNNING ``running_delay`` later; a seeded random
+``starting_delay`` and TASK_RUNNING ``running_delay`` later (healthy, when
+the task has a health check: a simulated check always passes); a seeded random
 draw (``failure_rate``) turns some launches into TASK_FAILED instead, the
 same ones on every run with the same seed; with ``run_duration`` a running
 task reports TASK_FINISHED when it is up; a kill reports TASK_KILLED after
@@ -30,6 +31,7 @@ logger = logging.getLogger(__name__)
 @dataclass
 class _Task:
     report: Report
+    health_checked: bool = False
     state: TaskState = TaskState.TASK_STAGING
     generation: int = 0  # bumped on kill, so older timers of the task are ignored
 
@@ -58,7 +60,9 @@ class SimContainerizer:
     async def launch(self, launch: Launch, report: Report) -> None:
         task_id = launch.task.task_id.value
         s = self.settings
-        self._tasks[task_id] = _Task(report=report)
+        self._tasks[task_id] = _Task(
+            report=report, health_checked=launch.task.health_check is not None
+        )
         self._at(s.starting_delay, task_id, TaskState.TASK_STARTING)
         fails = s.failure_rate > 0 and self._random.random() < s.failure_rate
         final = TaskState.TASK_FAILED if fails else TaskState.TASK_RUNNING
@@ -110,12 +114,15 @@ class SimContainerizer:
             message = "Command exited with status 0"
         elif state == TaskState.TASK_KILLED:
             message = "Command terminated with signal Terminated"
+        healthy = True if state == TaskState.TASK_RUNNING and task.health_checked else None
         task.state = state
         if state in (TaskState.TASK_FAILED, TaskState.TASK_FINISHED, TaskState.TASK_KILLED):
             del self._tasks[task_id]
         try:
             await task.report(
-                StatusReport(task_id=task_id, state=state, message=message, reason=reason)
+                StatusReport(
+                    task_id=task_id, state=state, message=message, reason=reason, healthy=healthy
+                )
             )
         except Exception:
             logger.exception("reporting %s for %s failed", state, task_id)

@@ -5,8 +5,8 @@ the spec that needs new containers to change. Everything is hashed except
 the *operational* fields (:data:`OPERATIONAL_FIELDS`):
 
 - ``instances``: a change of it alone is a scale, never a rollout;
-- ``upgradeStrategy`` and ``backoff``: they steer the controller, not the
-  containers.
+- ``upgradeStrategy``, ``backoff`` and ``progressDeadlineSeconds``: they
+  steer the controller, not the containers.
 
 Constraints *are* part of the version, as in Marathon: moving an app to other
 racks is what changing them is for, and a declarative system should converge
@@ -70,7 +70,7 @@ __all__ = [
     "with_operational_fields",
 ]
 
-OPERATIONAL_FIELDS = ("instances", "upgradeStrategy", "backoff")
+OPERATIONAL_FIELDS = ("instances", "upgradeStrategy", "backoff", "progressDeadlineSeconds")
 """Wire names of the spec fields that never change the version."""
 
 VERSION_LENGTH = 16
@@ -97,7 +97,7 @@ def _canonical(data: Any) -> str:
 
 
 def with_operational_fields(snapshot: Mapping[str, Any], current: AppSpec) -> AppSpec:
-    """The spec of ``snapshot`` with instances, upgrade strategy and backoff of ``current``.
+    """The spec of ``snapshot`` with the operational fields of ``current``.
 
     What a rollback launches: the old containers at today's scale.
     """
@@ -223,9 +223,9 @@ def undo(
     """The spec (wire form) that rolls the app back to ``to_revision``.
 
     Without a number, the revision before the current one. With ``current``,
-    its instances, upgrade strategy and backoff are kept, as ``kubectl rollout
-    undo`` keeps the replica count. Writing the result as the App's spec starts
-    an ordinary rollout.
+    its operational fields (instances, upgrade strategy, backoff, progress
+    deadline) are kept, as ``kubectl rollout undo`` keeps the replica count.
+    Writing the result as the App's spec starts an ordinary rollout.
     """
     if to_revision is None:
         older = [rev for rev in state.history if rev.revision < state.revision]

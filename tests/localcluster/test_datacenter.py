@@ -29,12 +29,12 @@ def host(name: str, *, domain: str | None = None, lifecycle: str = "Active") -> 
         pytest.param([host("a")], {"a": None}, id="shared-pool-host-unreserved"),
         pytest.param(
             [host("a", domain="checkout")],
-            {"a": {"co-role": "cpus:8;mem:16384;disk:1000"}},
+            {"a": {"co-role": "cpus:8;mem:16384;disk:1000;ports:[31000-32000]"}},
             id="domain-host-reserved-for-its-role",
         ),
         pytest.param(
             [host("b", domain="search"), host("a", lifecycle="Draining")],
-            {"a": None, "b": {"search": "cpus:8;mem:16384;disk:1000"}},
+            {"a": None, "b": {"search": "cpus:8;mem:16384;disk:1000;ports:[31000-32000]"}},
             id="role-defaults-to-domain-name-and-sorted",
         ),
         pytest.param([host("a", lifecycle="Decommissioned")], {}, id="decommissioned-left-out"),
@@ -47,4 +47,4 @@ def test_cluster_from_hosts(hosts: list[Host], expected: dict[str, Any]) -> None
     assert {a["hostname"]: a.get("reservations") for a in agents} == expected
     for agent in agents:
         assert agent["attributes"] == {"cpu-model": "x", "rack": "r1", "dc": "sh1"}
-        assert agent["resources"] == {"cpus": 8, "mem": 16384, "disk": 1000}
+        assert agent["resources"] == {"cpus": 8, "mem": 16384, "disk": 1000, "ports": "31000-32000"}

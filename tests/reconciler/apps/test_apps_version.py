@@ -56,6 +56,10 @@ def test_version_ignores_spelled_out_defaults() -> None:
             id="upgrade-strategy",
         ),
         pytest.param({"backoff": {"backoffSeconds": 5}}, id="backoff"),
+        pytest.param({"progressDeadlineSeconds": 30}, id="progress-deadline"),
+        pytest.param(
+            {"upgradeStrategy": {"autoRollback": True}}, id="upgrade-strategy-auto-rollback"
+        ),
         pytest.param(
             {"constraints": [["hostname", "UNIQUE"], ["rack", "GROUP_BY"]]},
             id="constraint-order",
