@@ -18,13 +18,9 @@ until its ``/healthz`` answers; :func:`controller_running` and
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import logging
-import os
-import signal
 import sys
-import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -32,6 +28,7 @@ from typing import Any
 import httpx
 
 from crds.host import Host, HostLifecycle
+from localcluster.processes import alive, cmdline, spawn_detached, terminate, wait_ready
 
 __all__ = [
     "cluster_from_hosts",
@@ -46,7 +43,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-_POLL = 0.1
 PORTS = "31000-32000"
 """The host ports every agent offers (the Mesos agent's default range)."""
 
@@ -77,30 +73,15 @@ def cluster_from_hosts(hosts: Iterable[Host], roles: Mapping[str, str]) -> dict[
     return {"agents": agents}
 
 
-def _alive(pid: int) -> bool:
-    with contextlib.suppress(ChildProcessError):
-        done, _ = os.waitpid(pid, os.WNOHANG)
-        if done == pid:
-            return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
 def mesos_running(pid: int) -> bool:
     """True when ``pid`` is a running local Mesos master."""
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:
-        return False
-    return _alive(pid) and b"localcluster" in cmdline and b"mesos" in cmdline
+    argv = cmdline(pid)
+    return alive(pid) and b"localcluster" in argv and b"mesos" in argv
 
 
 def _healthy(url: str) -> bool:
     try:
-        return httpx.get(f"{url}/health", timeout=1.0).status_code == 200
+        return httpx.get(url, timeout=1.0).status_code == 200
     except httpx.HTTPError:
         return False
 
@@ -131,18 +112,17 @@ def start_mesos_detached(
         containerizer,
         *extra_args,
     ]
-    pid = _spawn(argv, log_file)
+    pid = spawn_detached(argv, log_file)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + start_timeout
-    while time.monotonic() < deadline:
-        if not _alive(pid):
-            raise RuntimeError(f"the Mesos master exited at start:\n{_tail(log_file)}")
-        if _healthy(url):
-            logger.info("local Mesos master %s started detached (pid %d)", url, pid)
-            return pid
-        time.sleep(_POLL)
-    stop_mesos(pid)
-    raise RuntimeError(f"the Mesos master did not answer on {url}:\n{_tail(log_file)}")
+    wait_ready(
+        pid,
+        lambda: _healthy(f"{url}/health"),
+        what=f"the Mesos master on {url}",
+        log_file=log_file,
+        timeout=start_timeout,
+    )
+    logger.info("local Mesos master %s started detached (pid %d)", url, pid)
+    return pid
 
 
 def stop_mesos(pid: int, *, timeout: float = 10.0) -> bool:
@@ -150,37 +130,7 @@ def stop_mesos(pid: int, *, timeout: float = 10.0) -> bool:
     ``pid`` is not a local Mesos master."""
     if not mesos_running(pid):
         return False
-    return _terminate(pid, timeout)
-
-
-def _spawn(argv: list[str], log_file: Path) -> int:
-    """``argv`` in its own session, stdin from /dev/null, stdout and stderr to ``log_file``."""
-    log_file.parent.mkdir(parents=True, exist_ok=True)
-    # posix_spawn: no Popen object is left to warn that its child still runs.
-    return os.posix_spawn(
-        argv[0],
-        argv,
-        dict(os.environ),
-        file_actions=[
-            (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
-            (os.POSIX_SPAWN_OPEN, 1, str(log_file), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644),
-            (os.POSIX_SPAWN_DUP2, 1, 2),
-        ],
-        setsid=True,
-    )
-
-
-def _terminate(pid: int, timeout: float) -> bool:
-    """SIGTERM, then SIGKILL after ``timeout``; True once ``pid`` is gone."""
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, sig)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if not _alive(pid):
-                return True
-            time.sleep(_POLL)
-    return not _alive(pid)
+    return terminate([pid], timeout=timeout) == [pid]
 
 
 CONTROLLER = "dcos-controller"
@@ -188,20 +138,10 @@ CONTROLLER = "dcos-controller"
 
 def controller_running(pid: int, identity: str) -> bool:
     """True when ``pid`` is a running ``dcos-controller run --id identity``."""
-    try:
-        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:
-        return False
+    argv = cmdline(pid)
     script = any(arg.endswith(CONTROLLER.encode()) for arg in argv)
     named = any(a == b"--id" and b == identity.encode() for a, b in itertools.pairwise(argv))
-    return _alive(pid) and script and b"run" in argv and named
-
-
-def _controller_healthy(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/healthz", timeout=1.0).status_code == 200
-    except httpx.HTTPError:
-        return False
+    return alive(pid) and script and b"run" in argv and named
 
 
 def start_controller_detached(
@@ -236,18 +176,17 @@ def start_controller_detached(
         "--lease-ttl",
         str(lease_ttl),
     ]
-    pid = _spawn(argv, log_file)
+    pid = spawn_detached(argv, log_file)
     url = f"http://127.0.0.1:{metrics_port}"
-    deadline = time.monotonic() + start_timeout
-    while time.monotonic() < deadline:
-        if not _alive(pid):
-            raise RuntimeError(f"{identity} exited at start:\n{_tail(log_file)}")
-        if _controller_healthy(url):
-            logger.info("%s %s started detached (pid %d)", CONTROLLER, identity, pid)
-            return pid
-        time.sleep(_POLL)
-    stop_controller(pid, identity)
-    raise RuntimeError(f"{identity} did not answer on {url}/healthz:\n{_tail(log_file)}")
+    wait_ready(
+        pid,
+        lambda: _healthy(f"{url}/healthz"),
+        what=f"{identity} on {url}",
+        log_file=log_file,
+        timeout=start_timeout,
+    )
+    logger.info("%s %s started detached (pid %d)", CONTROLLER, identity, pid)
+    return pid
 
 
 def stop_controller(pid: int, identity: str, *, timeout: float = 15.0) -> bool:
@@ -261,20 +200,4 @@ def stop_controllers(replicas: Iterable[tuple[int, str]], *, timeout: float = 15
     takes over only to be stopped next, then SIGKILL to those left after
     ``timeout``. The pids stopped; one that is not its replica is not signalled."""
     pids = [pid for pid, identity in replicas if controller_running(pid, identity)]
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        for pid in pids:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, sig)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and any(_alive(pid) for pid in pids):
-            time.sleep(_POLL)
-        if not any(_alive(pid) for pid in pids):
-            break
-    return [pid for pid in pids if not _alive(pid)]
-
-
-def _tail(path: Path, lines: int = 20) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
+    return terminate(pids, timeout=timeout)

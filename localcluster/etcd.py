@@ -19,12 +19,10 @@ The next hop is :mod:`adapters.etcd`, which talks to the server this starts.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -38,6 +36,8 @@ from types import TracebackType
 from typing import IO, Self
 
 __all__ = ["EtcdServer", "etcd_binary", "etcdctl_binary", "free_port", "start_detached", "stop_pid"]
+
+from localcluster.processes import alive, cmdline, spawn_detached, terminate, wait_ready
 
 logger = logging.getLogger(__name__)
 
@@ -316,53 +316,22 @@ def start_detached(
         name="default",
         extra_args=extra_args,
     )
-    # posix_spawn rather than Popen: no Popen object is left to warn that its
-    # process is still running when it is garbage collected.
-    pid = os.posix_spawn(
-        argv[0],
-        argv,
-        dict(os.environ),
-        file_actions=[
-            (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
-            (os.POSIX_SPAWN_OPEN, 1, str(log_file), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644),
-            (os.POSIX_SPAWN_DUP2, 1, 2),
-        ],
-        setsid=True,
-    )
+    pid = spawn_detached(argv, log_file)
     endpoint = f"http://127.0.0.1:{client_port}"
-    deadline = time.monotonic() + start_timeout
-    while time.monotonic() < deadline:
-        if not _alive(pid):
-            raise RuntimeError(f"etcd exited at start on {endpoint}:\n{_tail(log_file)}")
-        if _healthy(endpoint):
-            logger.info("etcd %s started detached (pid %d)", endpoint, pid)
-            return pid
-        time.sleep(_POLL_INTERVAL)
-    stop_pid(pid)
-    raise RuntimeError(f"etcd did not answer on {endpoint} in {start_timeout}s:\n{_tail(log_file)}")
-
-
-def _alive(pid: int) -> bool:
-    """True while ``pid`` runs; reaps it when it is our exited child."""
-    with contextlib.suppress(ChildProcessError):
-        done, _ = os.waitpid(pid, os.WNOHANG)
-        if done == pid:
-            return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    wait_ready(
+        pid,
+        lambda: _healthy(endpoint),
+        what=f"etcd on {endpoint}",
+        log_file=log_file,
+        timeout=start_timeout,
+    )
+    logger.info("etcd %s started detached (pid %d)", endpoint, pid)
+    return pid
 
 
 def _is_etcd(pid: int) -> bool:
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:
-        return False
-    return bool(cmdline) and Path(os.fsdecode(cmdline[0])).name == "etcd"
+    argv = cmdline(pid)
+    return bool(argv) and Path(os.fsdecode(argv[0])).name == "etcd"
 
 
 def stop_pid(pid: int, *, timeout: float = 10.0) -> bool:
@@ -370,16 +339,9 @@ def stop_pid(pid: int, *, timeout: float = 10.0) -> bool:
 
     Returns False (and signals nothing) when no etcd runs under that pid.
     """
-    if not _alive(pid) or not _is_etcd(pid):
+    if not alive(pid) or not _is_etcd(pid):
         return False
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, sig)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if not _alive(pid):
-                logger.info("etcd pid %d stopped", pid)
-                return True
-            time.sleep(_POLL_INTERVAL)
-        logger.warning("etcd pid %d still running after %s", pid, sig.name)
-    return not _alive(pid)
+    stopped = terminate([pid], timeout=timeout) == [pid]
+    if stopped:
+        logger.info("etcd pid %d stopped", pid)
+    return stopped
