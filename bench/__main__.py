@@ -14,6 +14,7 @@ NAMES = (
     "mesos_sim",
     "mesos_client",
     "docker_launch",
+    "controller",
 )
 
 
