@@ -21,6 +21,11 @@ its records dirty for the next one.
 Every change calls the listeners with the app's ``(domain, name)``: the App
 controller queues that App (the runtime coalesces repeats).
 
+Records are also indexed by app (``(domain, app)`` -> instance id -> record),
+kept in step by :meth:`~InstanceRecords.load`, :meth:`~InstanceRecords.put`
+and :meth:`~InstanceRecords.remove`, so :meth:`~InstanceRecords.of_app` reads
+only that app's records.
+
 The next hop is :mod:`reconciler.framework`, which writes the records, and
 :mod:`reconciler.controllers.app`, which reads them.
 """
@@ -63,6 +68,8 @@ class InstanceRecords:
         self._store = store
         self._timeout = timeout
         self._records: dict[str, Instance] = {}
+        # (domain, app) -> instance id -> record; no empty buckets
+        self._by_app: dict[tuple[str, str], dict[str, Instance]] = {}
         self._dirty: set[str] = set()  # ids whose memory value is not yet in etcd
         self._deleted: dict[str, str] = {}  # id -> path, removed in memory, not yet in etcd
         self._rollouts: dict[tuple[str, str], RolloutState | None] = {}
@@ -78,14 +85,20 @@ class InstanceRecords:
         async with self._lock, asyncio.timeout(self._timeout):
             raw = await self._store.list_raw(INSTANCES)
         records: dict[str, Instance] = {}
+        by_app: dict[tuple[str, str], dict[str, Instance]] = {}
         for path, value in raw:
             try:
                 inst = Instance.from_json(value)
             except ValueError:
                 logger.exception("instance record %s does not decode; ignored", path)
                 continue
+            old = records.get(inst.instance_id)
+            if old is not None:
+                _unindex(by_app, old)
             records[inst.instance_id] = inst
+            by_app.setdefault((inst.domain, inst.app), {})[inst.instance_id] = inst
         self._records, self._dirty, self._deleted = records, set(), {}
+        self._by_app = by_app
         self._rollouts.clear()
         self.loaded = True
         logger.info("loaded %d instance records", len(records))
@@ -94,13 +107,13 @@ class InstanceRecords:
         return self._records.get(instance_id)
 
     def of_app(self, domain: str, app: str) -> builtins.list[Instance]:
-        return [i for i in self._records.values() if i.domain == domain and i.app == app]
+        return list(self._by_app.get((domain, app), {}).values())
 
     def all(self) -> builtins.list[Instance]:
         return list(self._records.values())
 
     def apps(self) -> set[tuple[str, str]]:
-        return {(i.domain, i.app) for i in self._records.values()}
+        return set(self._by_app)
 
     @property
     def dirty(self) -> bool:
@@ -113,7 +126,11 @@ class InstanceRecords:
 
     def put(self, inst: Instance) -> None:
         """Change memory now; durable after the next :meth:`flush`."""
+        old = self._records.get(inst.instance_id)
+        if old is not None and (old.domain, old.app) != (inst.domain, inst.app):
+            _unindex(self._by_app, old)
         self._records[inst.instance_id] = inst
+        self._by_app.setdefault((inst.domain, inst.app), {})[inst.instance_id] = inst
         self._dirty.add(inst.instance_id)
         self._deleted.pop(inst.instance_id, None)
         self.notify(inst.domain, inst.app)
@@ -123,6 +140,7 @@ class InstanceRecords:
             inst = self._records.pop(iid, None)
             if inst is None:
                 continue
+            _unindex(self._by_app, inst)
             self._dirty.discard(iid)
             self._deleted[iid] = instance_path(inst)
             self.notify(inst.domain, inst.app)
@@ -189,3 +207,14 @@ class InstanceRecords:
     async def save_framework_id(self, framework_id: str) -> None:
         async with asyncio.timeout(self._timeout):
             await self._store.commit_raw({FRAMEWORK_ID: framework_id.encode()})
+
+
+def _unindex(by_app: dict[tuple[str, str], dict[str, Instance]], inst: Instance) -> None:
+    """Drop ``inst`` from its app's bucket (and the bucket once empty)."""
+    key = (inst.domain, inst.app)
+    bucket = by_app.get(key)
+    if bucket is None:
+        return
+    bucket.pop(inst.instance_id, None)
+    if not bucket:
+        del by_app[key]

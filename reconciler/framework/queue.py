@@ -11,13 +11,18 @@ cancels them by killing them (:meth:`LaunchQueue.discard`) like any other.
 The queue also keeps, per app, the placement summary of its last unplaced
 instance ("12 agents filtered: cpus exhausted (8), UNIQUE hostname (4)"),
 which the controller writes into ``status.placement``.
+
+Entries are also indexed by app (:class:`~reconciler.placement.AppKey` ->
+instance id -> request), kept in step by every change, so
+:meth:`LaunchQueue.pending` and :meth:`LaunchQueue.cancel` read only that
+app's entries, in the order they arrived.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from crds.app import App, AppSpec
 from crds.domain import Domain
@@ -34,10 +39,10 @@ class LaunchRequest:
     instance: Instance  # Pending, no agent yet
     app: App  # with ``spec`` the spec to launch (a rollback launches an older one)
     domain: Domain
+    key: AppKey = field(init=False, repr=False, compare=False)  # the instance's app
 
-    @property
-    def key(self) -> AppKey:
-        return AppKey(self.instance.domain, self.instance.app)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "key", AppKey(self.instance.domain, self.instance.app))
 
     @property
     def spec(self) -> AppSpec:
@@ -47,6 +52,8 @@ class LaunchRequest:
 class LaunchQueue:
     def __init__(self) -> None:
         self._entries: dict[str, LaunchRequest] = {}  # instance id -> request, in arrival order
+        # app -> instance id -> request, in arrival order; no empty buckets
+        self._by_app: dict[AppKey, dict[str, LaunchRequest]] = {}
         self._summaries: dict[AppKey, str] = {}  # last placement failure per app
         self.generation = 0  # grows with every request: the matcher revives on growth
 
@@ -59,13 +66,18 @@ class LaunchQueue:
         """Queue ``instances`` of ``app`` (at ``spec``) for placement."""
         launched = app.model_copy(update={"spec": spec})
         for inst in instances:
-            self._entries[inst.instance_id] = LaunchRequest(inst, launched, domain)
+            req = LaunchRequest(inst, launched, domain)
+            old = self._entries.get(inst.instance_id)
+            if old is not None and old.key != req.key:
+                self._unindex(old)
+            self._entries[inst.instance_id] = req
+            self._by_app.setdefault(req.key, {})[inst.instance_id] = req
         if instances:
             self.generation += 1
 
     def cancel(self, key: AppKey) -> list[Instance]:
         """Drop every queued instance of the app; the dropped ones."""
-        dropped = [r.instance for r in self._entries.values() if r.key == key]
+        dropped = [r.instance for r in self._by_app.pop(key, {}).values()]
         for inst in dropped:
             del self._entries[inst.instance_id]
         self._summaries.pop(key, None)
@@ -73,17 +85,23 @@ class LaunchQueue:
 
     def discard(self, instance_id: str) -> bool:
         """Drop one queued instance; False when it is not queued (placed, or unknown)."""
-        return self._entries.pop(instance_id, None) is not None
+        req = self._entries.pop(instance_id, None)
+        if req is None:
+            return False
+        self._unindex(req)
+        return True
 
     def take(self, instance_id: str) -> LaunchRequest:
         """Remove and return the request of a placed instance."""
-        return self._entries.pop(instance_id)
+        req = self._entries.pop(instance_id)
+        self._unindex(req)
+        return req
 
     def requests(self) -> list[LaunchRequest]:
         return list(self._entries.values())
 
     def pending(self, key: AppKey) -> list[Instance]:
-        return [r.instance for r in self._entries.values() if r.key == key]
+        return [r.instance for r in self._by_app.get(key, {}).values()]
 
     def roles(self) -> set[str]:
         return {r.domain.mesos_role for r in self._entries.values()}
@@ -100,4 +118,13 @@ class LaunchQueue:
 
     def clear(self) -> None:
         self._entries.clear()
+        self._by_app.clear()
         self._summaries.clear()
+
+    def _unindex(self, req: LaunchRequest) -> None:
+        bucket = self._by_app.get(req.key)
+        if bucket is None:
+            return
+        bucket.pop(req.instance.instance_id, None)
+        if not bucket:
+            del self._by_app[req.key]

@@ -1,9 +1,11 @@
-"""InstanceRecords on a real etcd: batched write-behind, reload, rollout state, framework id."""
+"""InstanceRecords: batched write-behind, reload, rollout state, framework id (on a real etcd)
+and the per-app index (on an in-memory store)."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -96,3 +98,130 @@ async def test_rollout_state_and_framework_id_round_trip(store: EtcdStore) -> No
     assert await records.framework_id() is None
     await records.save_framework_id("fw-0001")
     assert await fresh.framework_id() == "fw-0001"
+
+
+# ----------------------------------------------------------- the per-app index
+
+
+class _MemoryStore:
+    """A RawStore held in a dict, for the index tests (no etcd needed)."""
+
+    def __init__(self) -> None:
+        self.data: dict[str, bytes] = {}
+
+    async def get_raw(self, path: str) -> bytes | None:
+        return self.data.get(path)
+
+    async def list_raw(self, prefix: str) -> list[tuple[str, bytes]]:
+        return [(k, v) for k, v in self.data.items() if k.startswith(prefix)]
+
+    async def commit_raw(self, puts: Mapping[str, bytes], deletes: Sequence[str] = ()) -> None:
+        self.data.update(puts)
+        for path in deletes:
+            self.data.pop(path, None)
+
+
+def _assert_index_matches_scan(records: InstanceRecords) -> None:
+    everything = records.all()
+    apps = {(i.domain, i.app) for i in everything}
+    assert records.apps() == apps
+    for domain, app in apps | {("shop", "absent")}:
+        scanned = [i for i in everything if i.domain == domain and i.app == app]
+        assert records.of_app(domain, app) == scanned
+
+
+RUNNING = InstanceState.RUNNING
+Op = tuple[str, list[Instance]]
+
+INDEX_CASES: list[tuple[str, list[Op]]] = [
+    ("put into two apps", [("put", [inst(1), inst(2), inst(3, app="api")])]),
+    (
+        "replace keeps the position",
+        [
+            ("put", [inst(1), inst(2), inst(3)]),
+            ("put", [inst(2).model_copy(update={"state": RUNNING})]),
+        ],
+    ),
+    (
+        "remove some, then the rest of an app",
+        [
+            ("put", [inst(1), inst(2), inst(3, app="api")]),
+            ("remove", [inst(1)]),
+            ("remove", [inst(2)]),
+        ],
+    ),
+    ("remove unknown ids", [("put", [inst(1)]), ("remove", [inst(7), inst(8, app="api")])]),
+    (
+        "remove then put again moves to the end",
+        [("put", [inst(1), inst(2)]), ("remove", [inst(1)]), ("put", [inst(1)])],
+    ),
+    (
+        "load replaces memory",
+        [("put", [inst(1), inst(2, app="api")]), ("flush", []), ("put", [inst(3)]), ("load", [])],
+    ),
+    (
+        "load after removes and puts",
+        [
+            ("put", [inst(n) for n in range(5)] + [inst(9, app="api")]),
+            ("flush", []),
+            ("remove", [inst(0), inst(9, app="api")]),
+            ("put", [inst(1).model_copy(update={"state": RUNNING}), inst(6, app="db")]),
+            ("flush", []),
+            ("load", []),
+        ],
+    ),
+]
+
+
+@pytest.mark.parametrize("ops", [ops for _, ops in INDEX_CASES], ids=[n for n, _ in INDEX_CASES])
+async def test_the_per_app_index_follows_put_remove_and_load(ops: list[Op]) -> None:
+    records = InstanceRecords(_MemoryStore())
+    for op, instances in ops:
+        if op == "put":
+            for one in instances:
+                records.put(one)
+        elif op == "remove":
+            records.remove([i.instance_id for i in instances])
+        elif op == "flush":
+            await records.flush()
+        else:
+            await records.load()
+        _assert_index_matches_scan(records)
+
+
+async def test_load_indexes_what_etcd_holds() -> None:
+    store = _MemoryStore()
+    writer = InstanceRecords(store)
+    for n in range(6):
+        writer.put(inst(n, app="web" if n % 2 else "api"))
+    await writer.flush()
+    reader = InstanceRecords(store)
+    reader.put(inst(99, app="gone"))  # replaced by the load
+    await reader.load()
+    _assert_index_matches_scan(reader)
+    assert reader.apps() == {("shop", "web"), ("shop", "api")}
+    assert len(reader.of_app("shop", "web")) == 3 and reader.of_app("shop", "gone") == []
+
+
+class _NoScan(dict[str, Instance]):
+    """A record map that refuses to be walked: of_app must not scan it."""
+
+    def values(self) -> Any:
+        raise AssertionError("scanned every record")
+
+    def items(self) -> Any:
+        raise AssertionError("scanned every record")
+
+    def __iter__(self) -> Any:
+        raise AssertionError("scanned every record")
+
+
+def test_of_app_reads_only_the_apps_records_among_ten_thousand() -> None:
+    records = InstanceRecords(_MemoryStore())
+    for n in range(10_000):
+        records.put(inst(n, app=f"app{n % 1000}"))
+    records._records = _NoScan(records._records)
+    got = records.of_app("shop", "app7")
+    assert [i.instance_id for i in got] == [
+        inst(n, app="app7").instance_id for n in range(7, 10_000, 1000)
+    ]
