@@ -12,24 +12,20 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import sys
 import time
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import httpx
 import pytest
 
-from adapters.etcd import EtcdSettings, EtcdStore, open_store
+from adapters.etcd import EtcdStore
 from adapters.protocols import ObjectKey
 from crds.app import App
 from crds.errors import NotFound
-from localcluster.etcd import EtcdServer
-from localcluster.mesos.cluster import agents_from_flags
+from e2e.harness import free_port, sim_master_settings
 from localcluster.mesos.server import LocalMaster
-from localcluster.mesos.settings import MasterSettings, SimSettings
 from reconciler.apps.instances import Instance, InstanceState
 
 BIN = Path(sys.executable).parent
@@ -65,41 +61,9 @@ def _spec(*, instances: int = 4, cpus: float = 0.5) -> str:
     return SPEC.format(instances=instances, cpus=cpus)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture(scope="module")
-def etcd_endpoint() -> Iterator[str]:
-    with EtcdServer() as server:
-        yield server.endpoint
-
-
-@pytest.fixture
-def etcd_prefix() -> str:
-    return f"/e2e-{uuid.uuid4().hex[:12]}"
-
-
-@pytest.fixture
-async def store(etcd_endpoint: str, etcd_prefix: str) -> AsyncIterator[EtcdStore]:
-    settings = EtcdSettings(endpoints=(etcd_endpoint,), prefix=etcd_prefix)
-    async with open_store(settings) as opened:
-        yield opened
-
-
 @pytest.fixture
 async def local() -> AsyncIterator[LocalMaster]:
-    settings = MasterSettings(
-        agents=agents_from_flags(4, cpus=4, mem=4096, ports="31000-31019"),
-        heartbeat_interval=0.5,
-        allocation_interval=0.1,
-        allocation_batch=0.01,
-        status_update_retry=0.5,
-        unreachable_gone_timeout=2.0,
-        sim=SimSettings(running_delay=0.05),
-    )
+    settings = sim_master_settings(agents=4, running_delay=0.05, unreachable_gone_timeout=2.0)
     async with LocalMaster(settings) as started:
         yield started
 
@@ -121,7 +85,7 @@ async def controller(
             "--mesos",
             local.url,
             "--metrics-addr",
-            f"127.0.0.1:{_free_port()}",
+            f"127.0.0.1:{free_port()}",
             "--lease-ttl",
             "2",
             stdout=sink,

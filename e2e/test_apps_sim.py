@@ -13,22 +13,18 @@ import asyncio
 import contextlib
 import os
 import signal
-import socket
 import sys
-import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from adapters.etcd import EtcdSettings, EtcdStore, open_store
+from adapters.etcd import EtcdStore
 from adapters.protocols import ObjectKey
 from crds.app import App
 from crds.errors import NotFound
-from localcluster.etcd import EtcdServer
-from localcluster.mesos.cluster import agents_from_flags
+from e2e.harness import free_port, sim_master_settings
 from localcluster.mesos.server import LocalMaster
-from localcluster.mesos.settings import MasterSettings, SimSettings
 
 BIN = Path(sys.executable).parent
 TIMEOUT = 30.0
@@ -62,40 +58,9 @@ spec:
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture(scope="module")
-def etcd_endpoint() -> Iterator[str]:
-    with EtcdServer() as server:
-        yield server.endpoint
-
-
-@pytest.fixture
-def etcd_prefix() -> str:
-    return f"/e2e-{uuid.uuid4().hex[:12]}"
-
-
-@pytest.fixture
-async def store(etcd_endpoint: str, etcd_prefix: str) -> AsyncIterator[EtcdStore]:
-    settings = EtcdSettings(endpoints=(etcd_endpoint,), prefix=etcd_prefix)
-    async with open_store(settings) as opened:
-        yield opened
-
-
 @pytest.fixture
 async def local() -> AsyncIterator[LocalMaster]:
-    settings = MasterSettings(
-        agents=agents_from_flags(3, cpus=4, mem=4096, ports="31000-31019"),
-        heartbeat_interval=0.5,
-        allocation_interval=0.1,
-        allocation_batch=0.01,
-        status_update_retry=0.5,
-        sim=SimSettings(running_delay=0.05),
-    )
+    settings = sim_master_settings(agents=3, running_delay=0.05)
     async with LocalMaster(settings) as started:
         yield started
 
@@ -132,7 +97,7 @@ async def controller(etcd: str, prefix: str, mesos: str, log: Path) -> AsyncIter
             "--mesos",
             mesos,
             "--metrics-addr",
-            f"127.0.0.1:{_free_port()}",
+            f"127.0.0.1:{free_port()}",
             "--lease-ttl",
             "2",
             stdout=sink,
