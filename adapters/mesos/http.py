@@ -39,6 +39,8 @@ import socket
 from base64 import b64encode
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from types import TracebackType
+from typing import Self
 from urllib.parse import urlsplit
 
 import httpx
@@ -53,6 +55,7 @@ __all__ = [
     "Backoff",
     "CallTransport",
     "Masters",
+    "MesosClientBase",
     "MesosHTTP",
     "MesosSettings",
     "Sleep",
@@ -715,3 +718,35 @@ async def stream_records(
     except ValueError as exc:
         raise _unavailable(url, f"stream cut: {exc}") from exc
     raise _unavailable(url, "stream closed by the master")
+
+
+class MesosClientBase:
+    """What the scheduler and operator clients share: settings, one
+    :class:`MesosHTTP`, the injected sleep and jitter source, and closing."""
+
+    def __init__(
+        self,
+        settings: MesosSettings,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,  # None for real sockets
+        sleep: Sleep = asyncio.sleep,  # injected by tests
+        rng: random.Random | None = None,  # backoff jitter; seeded by tests
+    ) -> None:
+        self._settings = settings
+        self._http = MesosHTTP(settings, transport=transport)
+        self._sleep = sleep
+        self._rng = rng
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()

@@ -21,19 +21,16 @@ snapshot, which callers treat as a relist.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
-import random
 from collections.abc import AsyncGenerator, Sequence
 from contextlib import aclosing
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import httpx
 import pydantic
 
-from adapters.mesos.http import Backoff, MesosHTTP, MesosSettings, Sleep, stream_records
+from adapters.mesos.http import Backoff, MesosClientBase, stream_records
 from adapters.mesos.model_base import dumps, from_json
 from adapters.mesos.model_cluster import ClusterStatus, QuotaConfig, QuotaStatus, Schedule
 from adapters.mesos.model_common import AgentID, MachineID, ProtoDuration, Resource
@@ -82,35 +79,8 @@ def _duration(seconds: float) -> ProtoDuration:
     return ProtoDuration(seconds=whole, nanos=nanos or None)
 
 
-class MesosOperatorClient:
+class MesosOperatorClient(MesosClientBase):
     """The operator API of the leading Mesos master (see the module docstring)."""
-
-    def __init__(
-        self,
-        settings: MesosSettings,
-        *,
-        transport: httpx.AsyncBaseTransport | None = None,  # None for real sockets
-        sleep: Sleep = asyncio.sleep,  # injected by tests
-        rng: random.Random | None = None,  # backoff jitter; seeded by tests
-    ) -> None:
-        self._settings = settings
-        self._http = MesosHTTP(settings, transport=transport)
-        self._sleep = sleep
-        self._rng = rng
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
 
     @property
     def master(self) -> str:

@@ -38,8 +38,7 @@ import logging
 import random
 from collections.abc import AsyncGenerator, Iterable, Sequence
 from contextlib import aclosing
-from types import TracebackType
-from typing import Self, TypeVar
+from typing import TypeVar
 
 import httpx
 import pydantic
@@ -48,7 +47,7 @@ from adapters.mesos.http import (
     JSON_HEADERS,
     STREAM_ID_HEADER,
     Backoff,
-    MesosHTTP,
+    MesosClientBase,
     MesosSettings,
     Sleep,
     stream_records,
@@ -105,7 +104,7 @@ def _plain(value: AgentID | TaskID | FrameworkID) -> bool:
     return not value.model_extra and isinstance(value.value, str)
 
 
-class MesosSchedulerClient:
+class MesosSchedulerClient(MesosClientBase):
     """A framework's connection to the Mesos masters (see the module docstring).
 
     >>> async with MesosSchedulerClient(MesosSettings(masters=("m1:5050",))) as mesos:
@@ -121,10 +120,7 @@ class MesosSchedulerClient:
         sleep: Sleep = asyncio.sleep,  # injected by tests
         rng: random.Random | None = None,  # backoff jitter; seeded by tests
     ) -> None:
-        self._settings = settings
-        self._http = MesosHTTP(settings, transport=transport)
-        self._sleep = sleep
-        self._rng = rng
+        super().__init__(settings, transport=transport, sleep=sleep, rng=rng)
         self._framework_info: FrameworkInfo | None = None
         self._framework_id: FrameworkID | None = None
         self._suppressed: set[str] = set()  # roles to send as suppressed on resubscription
@@ -132,20 +128,6 @@ class MesosSchedulerClient:
         self._stream_master: str | None = None  # the master serving the live stream
         self._heartbeat: float | None = None  # interval announced by SUBSCRIBED
         self._torn_down = False  # after TEARDOWN the stream's end is final
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
 
     @property
     def framework_id(self) -> FrameworkID | None:
