@@ -7,11 +7,15 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 SRC    := crds adapters reconciler cli localcluster
 PYTEST_ARGS ?=
+# make does not pass --flags: `make up CONTAINERIZER=docker` runs
+# `dcosctl up --containerizer docker`; unset, up keeps what .state/ records (else sim).
+CONTAINERIZER ?=
 
 .PHONY: help venv up down test e2e check format schemas bench clean
 
 help:
 	@echo "make up      start the local data center and apply specs/"
+	@echo "             (make up CONTAINERIZER=docker: real containers on a private dockerd)"
 	@echo "make down    stop it (state stays in .state/)"
 	@echo "make test    install and run the whole test suite"
 	@echo "make check   ruff, mypy --strict, import-linter, schema freshness"
@@ -27,7 +31,7 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 up: venv
-	$(BIN)/dcosctl up
+	$(BIN)/dcosctl up $(if $(CONTAINERIZER),--containerizer $(CONTAINERIZER))
 
 down: venv
 	$(BIN)/dcosctl down

@@ -12,6 +12,7 @@ Exit codes: 0 ok, 1 error, 2 usage (``diff``: 0 same, 1 different, 2 error).
 
 from __future__ import annotations
 
+import enum
 import gc
 from pathlib import Path
 from typing import Annotated
@@ -87,6 +88,13 @@ app.add_typer(rollout)
 # The local data center: cli/up.py.
 
 
+class Containerizer(enum.StrEnum):
+    """How the local master's agents run tasks."""
+
+    sim = "sim"
+    docker = "docker"
+
+
 @app.command("up")
 @guard()
 def up(
@@ -100,11 +108,25 @@ def up(
     mesos_port: Annotated[
         int, typer.Option("--mesos-port", help="The local Mesos master's port.")
     ] = 5050,
+    containerizer: Annotated[
+        Containerizer | None,
+        typer.Option(
+            "--containerizer",
+            help="sim: simulated tasks; docker: real containers on a private dockerd "
+            "(default: the one the state folder records, else sim).",
+        ),
+    ] = None,
 ) -> None:
     """Start the local data center (etcd, a Mesos master) and apply the specs folder."""
     from cli import up as local
 
-    local.up(state_dir=state_dir, specs=specs, port=port, mesos_port=mesos_port)
+    local.up(
+        state_dir=state_dir,
+        specs=specs,
+        port=port,
+        mesos_port=mesos_port,
+        containerizer=None if containerizer is None else containerizer.value,
+    )
 
 
 @app.command("down")

@@ -14,6 +14,18 @@ reuses what runs and re-applies, so it converges the store to the files.
 checked against their command lines): the controllers, the master, etcd;
 ``--purge`` also removes the state folder.
 
+``--containerizer docker`` runs real containers instead of sim tasks: ``up``
+makes sure Docker is installed (as root it apt-gets ``docker.io`` and
+``busybox-static``), starts a private dockerd under the state folder (its own
+socket, data and exec roots, no iptables, vfs), imports the busybox stand-in
+image, then starts the master with the docker containerizer on that engine.
+The specs' images are not on the engine and are never pulled: their tasks run
+as the stand-in (:mod:`localcluster.mesos.stand_in`), which ``up`` lists.
+Host-path volumes live under ``<state>/hosts/<hostname>/``. The containerizer
+chosen is recorded in ``<state>/containerizer``: a later ``up`` without the
+option keeps it, ``down`` stops the dockerd too, and switching needs a
+``down`` first.
+
 The CMDB joins this command when it arrives; the etcd endpoint stays the
 CLI's default, so ``dcosctl get`` needs no flags.
 """
@@ -33,6 +45,7 @@ from typing import Any
 __all__ = ["down", "up"]
 
 APPLYSET = "specs"
+CONTAINERIZERS = ("sim", "docker")
 CONTROLLERS = (("controller-a", 9101), ("controller-b", 9102))
 """The replicas ``up`` runs: ``--id`` and the preferred metrics port."""
 WAIT_SECONDS = 60.0
@@ -83,14 +96,17 @@ def up(
     port: int,
     mesos_port: int = 5050,
     wait: float | None = None,
+    containerizer: str | None = None,
 ) -> None:
-    """Start (or reuse) etcd, apply ``specs``, start (or reuse) the master and the
+    """Start (or reuse) etcd, apply ``specs``, start (or reuse) the master (with
+    ``containerizer``: None keeps the one recorded, else ``sim``) and the
     controllers, and show the Apps converging for up to ``wait`` seconds; raises
     DcosError on failure."""
     from crds.errors import DcosError
     from localcluster.etcd import start_detached
 
     state_dir.mkdir(parents=True, exist_ok=True)
+    containerizer = _containerizer(state_dir, containerizer, mesos_port=mesos_port)
     pidfile = state_dir / "etcd.pid"
     endpoint = f"http://127.0.0.1:{port}"
     pid = _read_pid(pidfile)
@@ -110,15 +126,108 @@ def up(
         )
         pidfile.write_text(f"{pid}\n")
         _say(f"started etcd (pid {pid}) at {endpoint}, data in {state_dir / 'etcd'}")
-    cluster = asyncio.run(_apply_specs(endpoint=endpoint, specs=specs))
-    _start_mesos(state_dir=state_dir, port=mesos_port, cluster=cluster)
+    cluster, images = asyncio.run(_apply_specs(endpoint=endpoint, specs=specs))
+    extra: tuple[str, ...] = ()
+    docker: Path | None = None
+    if containerizer == "docker":
+        from localcluster.datacenter import STAND_IN
+
+        docker = _start_docker(state_dir, images=images)
+        extra = (
+            *("--docker-socket", str(docker)),
+            *("--docker-stand-in", STAND_IN),
+            *("--docker-host-root", str((state_dir / "hosts").absolute())),
+        )
+    _start_mesos(
+        state_dir=state_dir,
+        port=mesos_port,
+        cluster=cluster,
+        containerizer=containerizer,
+        extra_args=extra,
+    )
     _start_controllers(state_dir=state_dir, endpoint=endpoint, mesos_port=mesos_port)
     wait = _wait_seconds() if wait is None else wait
     asyncio.run(_show_convergence(endpoint=endpoint, wait=wait))
-    _next_steps(endpoint=endpoint, default=port == 2379, mesos=f"127.0.0.1:{mesos_port}")
+    _next_steps(
+        endpoint=endpoint,
+        default=port == 2379,
+        mesos=f"127.0.0.1:{mesos_port}",
+        docker=docker,
+    )
 
 
-def _start_mesos(*, state_dir: Path, port: int, cluster: dict[str, Any]) -> None:
+def _containerizer(state_dir: Path, asked: str | None, *, mesos_port: int) -> str:
+    """The containerizer to use, recorded in the state folder; DcosError when the
+    master runs with another one."""
+    from crds.errors import DcosError
+    from localcluster.datacenter import mesos_running
+
+    record = state_dir / "containerizer"
+    try:
+        recorded = record.read_text().strip() or None
+    except OSError:
+        recorded = None
+    chosen = asked or recorded or "sim"
+    if chosen not in CONTAINERIZERS:
+        raise DcosError(f"unknown containerizer {chosen!r} (expected sim or docker)")
+    pid = _read_int(state_dir / "mesos.pid")
+    running = pid is not None and mesos_running(pid)
+    if running and recorded is not None and chosen != recorded:
+        raise DcosError(
+            f"the local data center runs with --containerizer {recorded}; "
+            f"run `dcosctl down` first to switch to {chosen}"
+        )
+    record.write_text(f"{chosen}\n")
+    return chosen
+
+
+def _start_docker(state_dir: Path, *, images: list[str]) -> Path:
+    """Start (or reuse) the private dockerd and prepare it; its socket."""
+    from crds.errors import DcosError
+    from localcluster.datacenter import STAND_IN, prepare_docker
+    from localcluster.dockerd import DockerDaemon, ensure_installed
+
+    daemon = DockerDaemon(state_dir / "dockerd")
+    pidfile = state_dir / "dockerd.pid"
+    pid = _read_int(pidfile)
+    if pid is not None and daemon.is_running(pid):
+        _say(f"dockerd is running (pid {pid}) on {daemon.socket_path}")
+    else:
+        if os.geteuid() != 0:
+            raise DcosError(
+                "--containerizer docker runs a private dockerd, which needs root; "
+                "run it as root, or use --containerizer sim"
+            )
+        try:
+            ensure_installed()
+            pid = daemon.start_detached()
+        except RuntimeError as exc:
+            raise DcosError(f"the private Docker engine did not start: {exc}") from None
+        pidfile.write_text(f"{pid}\n")
+        _say(f"started dockerd (pid {pid}) on {daemon.socket_path}, data in {daemon.data_root}")
+    try:
+        missing = prepare_docker(daemon.socket_path, images=images)
+    except Exception as exc:  # the engine's errors, as one line
+        raise DcosError(f"preparing dockerd on {daemon.socket_path} failed: {exc}") from None
+    if missing:
+        _say(
+            f"{len(missing)} images of the specs are not on this engine (nothing is pulled); "
+            f"their tasks run as the stand-in {STAND_IN} (busybox: answers the health check, "
+            "sleeps; see docs/localcluster.md):"
+        )
+        for ref in missing:
+            _say(f"  {ref}")
+    return daemon.socket_path
+
+
+def _start_mesos(
+    *,
+    state_dir: Path,
+    port: int,
+    cluster: dict[str, Any],
+    containerizer: str = "sim",
+    extra_args: tuple[str, ...] = (),
+) -> None:
     import json
 
     from crds.errors import DcosError
@@ -139,12 +248,19 @@ def _start_mesos(*, state_dir: Path, port: int, cluster: dict[str, Any]) -> None
     cluster_file.write_text(json.dumps(cluster, indent=2) + "\n")
     try:
         pid = start_mesos_detached(
-            cluster_file=cluster_file, log_file=state_dir / "mesos.log", port=port
+            cluster_file=cluster_file,
+            log_file=state_dir / "mesos.log",
+            port=port,
+            containerizer=containerizer,
+            extra_args=extra_args,
         )
     except RuntimeError as exc:
         raise DcosError(f"the local Mesos master did not start: {exc}") from None
     pidfile.write_text(f"{pid}\n")
-    _say(f"started the Mesos master (pid {pid}) at {url}: {agents} sim agents, one per Host")
+    _say(
+        f"started the Mesos master (pid {pid}) at {url}: "
+        f"{agents} {containerizer} agents, one per Host"
+    )
 
 
 def _free_port() -> int:
@@ -184,8 +300,9 @@ def _start_controllers(*, state_dir: Path, endpoint: str, mesos_port: int) -> No
         )
 
 
-async def _apply_specs(*, endpoint: str, specs: Path) -> dict[str, Any]:
-    """Apply ``specs``; the local master's cluster file from the Hosts and Domains stored."""
+async def _apply_specs(*, endpoint: str, specs: Path) -> tuple[dict[str, Any], list[str]]:
+    """Apply ``specs``; the local master's cluster file from the Hosts and Domains
+    stored, and the images the Apps name."""
     import crds.kinds  # noqa: F401  (registers the kinds)
     from adapters.etcd import EtcdSettings, open_store
     from crds.errors import DcosError, Unavailable
@@ -217,13 +334,15 @@ async def _apply_specs(*, endpoint: str, specs: Path) -> dict[str, Any]:
             _say(f"  {result.key} {result.action.value}")
     kinds = Counter(obj.kind for obj in listing.items)
     _say("the store now holds: " + ", ".join(f"{n} {kind}" for kind, n in kinds.items()))
+    from crds.app import App
     from crds.domain import Domain
     from crds.host import Host
     from localcluster.datacenter import cluster_from_hosts
 
     roles = {o.metadata.name: o.mesos_role for o in listing.items if isinstance(o, Domain)}
     hosts = [o for o in listing.items if isinstance(o, Host)]
-    return cluster_from_hosts(hosts, roles)
+    images = [str(o.spec.image) for o in listing.items if isinstance(o, App)]
+    return cluster_from_hosts(hosts, roles), images
 
 
 # ------------------------------------------------------------ convergence
@@ -414,7 +533,7 @@ def _instance_table(records: list[tuple[str, bytes]]) -> None:
     _say(table)
 
 
-def _next_steps(*, endpoint: str, default: bool, mesos: str) -> None:
+def _next_steps(*, endpoint: str, default: bool, mesos: str, docker: Path | None) -> None:
     env = "" if default else f"DCOS_ETCD={endpoint} "
     venv_bin = Path(sys.executable).parent
     on_path = shutil.which("dcosctl") == str(venv_bin / "dcosctl")
@@ -431,12 +550,28 @@ def _next_steps(*, endpoint: str, default: bool, mesos: str) -> None:
     _say(f"  {ctl} apply -f specs/ -R --prune --applyset {APPLYSET}")
     _say(f"  curl -s http://{mesos}/master/slaves   # the local Mesos master's agents")
     _say(f"  curl -s http://127.0.0.1:{CONTROLLERS[0][1]}/healthz   # is controller-a leading?")
+    if docker is not None:
+        _say(f"  docker -H unix://{docker} ps   # the instances' containers")
     _say("  make down                    # stop it; state stays in .state/")
 
 
+def _stop_docker(state_dir: Path) -> None:
+    """Stop the private dockerd ``up --containerizer docker`` started, if it runs."""
+    pidfile = state_dir / "dockerd.pid"
+    pid = _read_int(pidfile)
+    if pid is None:
+        return
+    from localcluster.dockerd import DockerDaemon
+
+    daemon = DockerDaemon(state_dir / "dockerd")
+    if daemon.stop_detached(pid):
+        _say(f"stopped dockerd (pid {pid}) and removed its containers")
+    pidfile.unlink(missing_ok=True)
+
+
 def down(*, state_dir: Path, purge: bool) -> None:
-    """Stop the controllers, the master and etcd that ``up`` started; with ``purge``
-    remove the state folder."""
+    """Stop the controllers, the master, the private dockerd (``--containerizer
+    docker``) and etcd that ``up`` started; with ``purge`` remove the state folder."""
     from localcluster.datacenter import stop_controllers, stop_mesos
     from localcluster.etcd import stop_pid
 
@@ -455,6 +590,7 @@ def down(*, state_dir: Path, purge: bool) -> None:
     if mesos_pid is not None and stop_mesos(mesos_pid):
         _say(f"stopped the Mesos master (pid {mesos_pid})")
     (state_dir / "mesos.pid").unlink(missing_ok=True)
+    _stop_docker(state_dir)
     pidfile = state_dir / "etcd.pid"
     pid = _read_pid(pidfile)
     if pid is None:

@@ -2,17 +2,34 @@
 
 Each test works under its own key prefix, so scenarios in one module share
 the etcd without seeing each other's objects.
+
+The scenarios on real containers use the private Docker engine of
+``tests/conftest.py``, imported here: ``dockerd`` (skips unless root),
+``busybox_image`` imported into it, ``docker_engine`` (a client per test).
+``docker_master`` is a local master whose agents run tasks as containers on
+that engine, ``docker_stack`` the installed ``dcos-controller`` on it.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 
 from adapters.etcd import EtcdSettings, EtcdStore, open_store
+from e2e.harness import Stack, docker_master_settings, running_stack
+from localcluster.dockerd import DockerDaemon
 from localcluster.etcd import EtcdServer
+from localcluster.mesos.server import LocalMaster
+from tests import conftest as _shared
+
+# Bound here so pytest finds them for e2e/ too (one engine per directory that uses it).
+docker_installed = _shared.docker_installed
+dockerd = _shared.dockerd
+busybox_image = _shared.busybox_image
+docker_engine = _shared.docker_engine
 
 
 @pytest.fixture(scope="module")
@@ -31,3 +48,23 @@ async def store(etcd_endpoint: str, etcd_prefix: str) -> AsyncIterator[EtcdStore
     settings = EtcdSettings(endpoints=(etcd_endpoint,), prefix=etcd_prefix)
     async with open_store(settings) as opened:
         yield opened
+
+
+@pytest.fixture
+async def docker_master(dockerd: DockerDaemon, busybox_image: str) -> AsyncIterator[LocalMaster]:
+    """A quick local master whose two agents run tasks as containers on the private dockerd."""
+    async with LocalMaster(docker_master_settings(dockerd.socket_path)) as started:
+        yield started
+
+
+@pytest.fixture
+async def docker_stack(
+    docker_master: LocalMaster,
+    store: EtcdStore,
+    etcd_endpoint: str,
+    etcd_prefix: str,
+    tmp_path: Path,
+) -> AsyncIterator[Stack]:
+    """``dcos-controller`` on the test's etcd prefix and the docker master, stopped after."""
+    async with running_stack(docker_master, store, etcd_endpoint, etcd_prefix, tmp_path) as stack:
+        yield stack

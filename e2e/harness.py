@@ -1,12 +1,54 @@
-"""Pieces every end-to-end scenario uses: free ports and a quick local master."""
+"""Pieces every end-to-end scenario uses: the installed commands, waits, and what to check.
+
+- :func:`sim_master_settings` / :func:`docker_master_settings`: a quick local
+  master (short intervals) whose agents run sim tasks or real containers;
+- :func:`dcosctl` runs the installed CLI on the test's etcd and prefix;
+  :func:`controller` runs the installed ``dcos-controller`` for the life of
+  an ``async with`` and stops exactly that process;
+- :class:`Stack` is both of them around one local master, with the reads
+  and the deadline-bound waits a scenario needs (:meth:`Stack.until` fails
+  with the App statuses and the controller's log);
+- :func:`domain_manifest` and :func:`app_manifest` write a Domain and an
+  App of long-running shell services (for busybox images);
+  :func:`rolled_out` says when an App has converged on one version with
+  every instance healthy;
+- :class:`CapacityWatch` follows an App's instance records in etcd revision
+  by revision and checks the rollout capacity bounds at every one.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import math
+import os
+import signal
 import socket
-from typing import Any
+import sys
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
 
+import pytest
+import yaml
+
+from adapters.etcd import EtcdStore
+from adapters.etcd.client import prefix_end
+from adapters.protocols import ObjectKey
+from crds.app import App
+from crds.errors import NotFound
 from localcluster.mesos.cluster import agents_from_flags
+from localcluster.mesos.server import LocalMaster
 from localcluster.mesos.settings import MasterSettings, SimSettings
+from reconciler.apps.instances import Instance
+from reconciler.apps.version import spec_version
+
+BIN = Path(sys.executable).parent
+TIMEOUT = 30.0
+"""Seconds any one wait of a scenario may take before it fails."""
 
 
 def free_port() -> int:
@@ -28,3 +70,353 @@ def sim_master_settings(
         sim=SimSettings(running_delay=running_delay),
         **extra,
     )
+
+
+def docker_master_settings(socket_path: Path, *, agents: int = 2, **extra: Any) -> MasterSettings:
+    """The same quick master, its agents running tasks as containers on ``socket_path``'s engine."""
+    return sim_master_settings(
+        agents=agents, containerizer="docker", docker_socket=str(socket_path), **extra
+    )
+
+
+@dataclass(frozen=True)
+class Ran:
+    """How an installed command ended."""
+
+    code: int
+    out: str
+    err: str
+
+
+async def dcosctl(etcd: str, prefix: str, home: Path, *args: str, stdin: str | None = None) -> Ran:
+    """Run the installed ``dcosctl`` on ``etcd`` and ``prefix``, with no user configuration."""
+    proc = await asyncio.create_subprocess_exec(
+        str(BIN / "dcosctl"),
+        "--etcd",
+        etcd,
+        "--prefix",
+        prefix,
+        *args,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env={k: v for k, v in os.environ.items() if k != "DCOS_CONFIG"} | {"HOME": str(home)},
+    )
+    try:
+        async with asyncio.timeout(TIMEOUT):
+            out, err = await proc.communicate(stdin.encode() if stdin is not None else None)
+    finally:
+        if proc.returncode is None:  # timed out: stop it, and only it
+            proc.kill()
+            await proc.wait()
+    assert proc.returncode is not None
+    return Ran(proc.returncode, out.decode(), err.decode())
+
+
+@contextlib.asynccontextmanager
+async def controller(
+    *,
+    etcd: str,
+    prefix: str,
+    mesos: str,
+    log: Path,
+    identity: str | None = None,
+    lease_ttl: int = 2,
+) -> AsyncIterator[asyncio.subprocess.Process]:
+    """The installed ``dcos-controller`` writing to ``log``; SIGTERM (then SIGKILL) on exit."""
+    extra = ("--id", identity) if identity else ()
+    with log.open("wb") as sink:
+        proc = await asyncio.create_subprocess_exec(
+            str(BIN / "dcos-controller"),
+            "run",
+            "--etcd",
+            etcd,
+            "--prefix",
+            prefix,
+            "--mesos",
+            mesos,
+            "--metrics-addr",
+            f"127.0.0.1:{free_port()}",
+            "--lease-ttl",
+            str(lease_ttl),
+            *extra,
+            stdout=sink,
+            stderr=sink,
+        )
+        try:
+            yield proc
+        finally:
+            if proc.returncode is None:
+                proc.send_signal(signal.SIGTERM)
+            try:
+                async with asyncio.timeout(TIMEOUT):
+                    await proc.wait()
+            except TimeoutError:
+                proc.kill()
+                await proc.wait()
+                raise
+
+
+async def until(
+    what: str,
+    check: Callable[[], Awaitable[bool]],
+    *,
+    within: float = TIMEOUT,
+    describe: Callable[[], Awaitable[str]] | None = None,
+) -> None:
+    """Poll ``check`` until it holds; at the deadline fail naming ``what`` (and ``describe()``)."""
+    end = time.monotonic() + within
+    while not await check():
+        if time.monotonic() > end:
+            detail = "" if describe is None else f"\n{await describe()}"
+            pytest.fail(f"timed out after {within:g}s waiting for {what}{detail}")
+        await asyncio.sleep(0.05)
+
+
+async def get_app(store: EtcdStore, domain: str, name: str) -> App | None:
+    try:
+        got = await store.get(ObjectKey("App", domain, name))
+    except NotFound:
+        return None
+    return got if isinstance(got, App) else None
+
+
+def conditions(app: App) -> dict[str, tuple[str, str | None]]:
+    """Condition type -> (status, reason)."""
+    return {c.type: (str(c.status), c.reason) for c in app.status.conditions}
+
+
+async def instance_records(store: EtcdStore, domain: str, name: str) -> list[Instance]:
+    raw = await store.list_raw(f"instances/{domain}/{name}/")
+    return [Instance.from_json(value) for _, value in raw]
+
+
+SERVICE = ("/bin/sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait")
+"""A service that runs until stopped and exits at once on SIGTERM (PID 1 has no default)."""
+
+
+def domain_manifest(name: str = "shop") -> str:
+    """A Domain that may borrow the shared pool, so it runs on any agent."""
+    doc = {
+        "apiVersion": "dcos/v1",
+        "kind": "Domain",
+        "metadata": {"name": name},
+        "spec": {"timezone": "Asia/Shanghai", "sharedPool": {"borrow": "WhenExhausted"}},
+    }
+    return yaml.safe_dump(doc, sort_keys=False)
+
+
+def app_manifest(
+    name: str,
+    *,
+    image: str,
+    instances: int,
+    domain: str = "shop",
+    env: dict[str, str] | None = None,
+    health: str = "true",
+    min_health: float = 1.0,
+    max_over: float = 1.0,
+    auto_rollback: bool = False,
+    progress_deadline: int = 600,
+) -> str:
+    """An App running :data:`SERVICE`, checked by the shell command ``health`` at once, then
+    every 5 s."""
+    check = {
+        "protocol": "COMMAND",
+        "command": health,
+        "delaySeconds": 0,
+        "intervalSeconds": 5,
+        "timeoutSeconds": 4,  # generous: a loaded machine must not make an instance unhealthy
+        "gracePeriodSeconds": 10,
+    }
+    doc = {
+        "apiVersion": "dcos/v1",
+        "kind": "App",
+        "metadata": {"name": name, "domain": domain},
+        "spec": {
+            "image": image,
+            "command": list(SERVICE),
+            "instances": instances,
+            "cpus": 0.1,
+            "mem": 32,
+            "env": env or {},
+            "healthChecks": [check],
+            "upgradeStrategy": {
+                "minimumHealthCapacity": min_health,
+                "maximumOverCapacity": max_over,
+                "autoRollback": auto_rollback,
+            },
+            "progressDeadlineSeconds": progress_deadline,
+        },
+    }
+    return yaml.safe_dump(doc, sort_keys=False)
+
+
+def manifest(*docs: str) -> str:
+    """YAML documents as one multi-document stream, as ``dcosctl apply -f -`` reads it."""
+    return "---\n".join(docs)
+
+
+async def rolled_out(store: EtcdStore, domain: str, name: str, version: str | None = None) -> bool:
+    """The App's spec (or ``version``) is rolled out: every instance runs it, healthy, and the
+    status says so for the current generation."""
+    app = await get_app(store, domain, name)
+    if app is None or app.status.observed_generation != app.metadata.generation:
+        return False
+    n, status = app.spec.instances, app.status
+    version = version or spec_version(app.spec)
+    records = [i for i in await instance_records(store, domain, name) if i.is_active]
+    return (
+        status.version == version
+        and status.healthy_instances == n
+        and status.ready_instances == n
+        and status.updated_instances == n
+        and conditions(app).get("Progressing") == ("True", "RolloutComplete")
+        and conditions(app).get("Available") == ("True", "MinimumHealthy")
+        and len(records) == n
+        and all(i.is_healthy and i.version == version for i in records)
+    )
+
+
+@dataclass
+class Stack:
+    """A local master, the test's etcd and one running ``dcos-controller`` on both."""
+
+    master: LocalMaster
+    store: EtcdStore
+    etcd: str
+    prefix: str
+    home: Path
+    log: Path
+    apps: list[tuple[str, str]] = field(default_factory=list)
+    """(domain, name) of the Apps to describe when a wait fails."""
+
+    async def ctl(self, *args: str, stdin: str | None = None) -> Ran:
+        return await dcosctl(self.etcd, self.prefix, self.home, *args, stdin=stdin)
+
+    async def apply(self, manifest: str) -> None:
+        ran = await self.ctl("apply", "-f", "-", stdin=manifest)
+        assert ran.code == 0, ran.err
+
+    async def app(self, domain: str, name: str) -> App:
+        """The App as stored now; it must exist."""
+        app = await get_app(self.store, domain, name)
+        assert app is not None, f"App {domain}/{name} does not exist"
+        return app
+
+    async def until(
+        self, what: str, check: Callable[[], Awaitable[bool]], *, within: float = TIMEOUT
+    ) -> None:
+        await until(what, check, within=within, describe=self.describe)
+
+    async def describe(self) -> str:
+        """The watched Apps' statuses and the end of the controller's log."""
+        lines = []
+        for domain, name in self.apps:
+            app = await get_app(self.store, domain, name)
+            status = None if app is None else app.status.model_dump_json(by_alias=True)
+            lines.append(f"App {domain}/{name}: {status}")
+        text = await asyncio.to_thread(self.log.read_text, errors="replace")
+        return "\n".join([*lines, "--- dcos-controller log (tail) ---", text[-4000:]])
+
+
+@contextlib.asynccontextmanager
+async def running_stack(
+    master: LocalMaster, store: EtcdStore, etcd: str, prefix: str, tmp: Path
+) -> AsyncIterator[Stack]:
+    """A :class:`Stack` whose controller runs for the life of the ``async with``."""
+    log = tmp / "dcos-controller.log"
+    async with controller(etcd=etcd, prefix=prefix, mesos=master.url, log=log):
+        yield Stack(master, store, etcd, prefix, tmp, log)
+
+
+class CapacityWatch:
+    """Every revision of one App's instance records, each checked against the capacity bounds.
+
+    Entered on a converged App: it lists the records at one revision, then
+    applies the watch events from the next revision on. Once all events of a
+    revision are in (the first event of a later one arrives, or the watch is
+    left), at most ``N + floor(N * maximumOverCapacity)`` records may be
+    active and at least ``ceil(N * minimumHealthCapacity)`` healthy; each
+    breach is kept in :attr:`violations`. Leaving the watch waits (a few
+    seconds at most) until the records followed are exactly those in etcd,
+    so no revision was missed, then checks the last one; leave it once the
+    App has settled.
+    """
+
+    def __init__(
+        self,
+        store: EtcdStore,
+        *,
+        domain: str,
+        name: str,
+        instances: int,
+        min_health: float,
+        max_over: float,
+    ) -> None:
+        self.store = store
+        self.max_active = instances + math.floor(instances * max_over + 1e-9)
+        self.min_healthy = math.ceil(instances * min_health - 1e-9)
+        self.start = store.keys.raw(f"instances/{domain}/{name}") + b"/"
+        self.records: dict[bytes, bytes] = {}  # key -> value, as of ``revision``
+        self.revision = 0  # the revision the records are at
+        self.checked = 0  # revisions checked
+        self.violations: list[str] = []
+        self.versions: dict[str, set[str]] = {}  # instance id -> every version it was seen with
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> Self:
+        kvs, self.revision, _ = await self.store.client.range(self.start, prefix_end(self.start))
+        self.records = {kv.key: kv.value for kv in kvs}
+        self._task = asyncio.create_task(self._follow(), name="e2e:capacity-watch")
+        return self
+
+    async def _follow(self) -> None:
+        watch = self.store.client.watch(
+            self.start, prefix_end(self.start), start_revision=self.revision + 1
+        )
+        async for record in watch:
+            if record.kv.mod_revision != self.revision:
+                self._check()  # every event of self.revision is in
+                self.revision = record.kv.mod_revision
+            if record.deleted:
+                self.records.pop(record.kv.key, None)
+            else:
+                self.records[record.kv.key] = record.kv.value
+
+    def _check(self) -> None:
+        instances = [Instance.from_json(value) for value in self.records.values()]
+        for inst in instances:
+            self.versions.setdefault(inst.instance_id, set()).add(inst.version)
+        active = sum(i.is_active for i in instances)
+        healthy = sum(i.is_healthy for i in instances)
+        if active > self.max_active:
+            self.violations.append(f"revision {self.revision}: {active} active > {self.max_active}")
+        if healthy < self.min_healthy:
+            self.violations.append(
+                f"revision {self.revision}: {healthy} healthy < {self.min_healthy}"
+            )
+        self.checked += 1
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        assert self._task is not None
+        try:
+            if exc_type is None:
+                await until("the watch to catch up with etcd", self._caught_up, within=5.0)
+        finally:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if exc_type is None:
+            self._check()
+
+    async def _caught_up(self) -> bool:
+        if self._task is not None and self._task.done():
+            self._task.result()  # the watch broke: raise why
+        kvs, _, _ = await self.store.client.range(self.start, prefix_end(self.start))
+        return self.records == {kv.key: kv.value for kv in kvs}

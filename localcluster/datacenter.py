@@ -10,6 +10,11 @@ offers carry them. :func:`cluster_from_hosts` is that mapping (pure);
 :func:`start_mesos_detached` runs ``python -m localcluster mesos`` in its own
 session so it outlives ``dcosctl up``, and :func:`stop_mesos` stops exactly it.
 
+:func:`prepare_docker` readies a private Docker engine for ``--containerizer
+docker``: it imports the stand-in image (:data:`STAND_IN`, busybox; see
+:mod:`localcluster.mesos.stand_in`) and says which images of the specs the
+engine lacks.
+
 :func:`start_controller_detached` does the same for one ``dcos-controller run``
 replica (the installed console script next to this interpreter), waiting
 until its ``/healthz`` answers; :func:`controller_running` and
@@ -18,6 +23,7 @@ until its ``/healthz`` answers; :func:`controller_running` and
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import logging
 import sys
@@ -31,9 +37,11 @@ from crds.host import Host, HostLifecycle
 from localcluster.processes import alive, cmdline, spawn_detached, terminate, wait_ready
 
 __all__ = [
+    "STAND_IN",
     "cluster_from_hosts",
     "controller_running",
     "mesos_running",
+    "prepare_docker",
     "start_controller_detached",
     "start_mesos_detached",
     "stop_controller",
@@ -45,6 +53,23 @@ logger = logging.getLogger(__name__)
 
 PORTS = "31000-32000"
 """The host ports every agent offers (the Mesos agent's default range)."""
+STAND_IN = "dcos-local/stand-in:busybox"
+"""The image that runs tasks whose image the local engine lacks."""
+
+
+def prepare_docker(socket_path: Path, *, images: Iterable[str]) -> list[str]:
+    """Import :data:`STAND_IN` into the engine at ``socket_path``; those of ``images``
+    the engine lacks (their tasks run as the stand-in). Blocking: it runs its own
+    event loop, so call it from no running one."""
+    from adapters.docker import DockerEngine
+    from localcluster.dockerd import import_busybox_image
+
+    async def prepare() -> list[str]:
+        async with DockerEngine(str(socket_path)) as engine:
+            await import_busybox_image(engine, STAND_IN)
+            return [ref for ref in sorted(set(images)) if not await engine.has_image(ref)]
+
+    return asyncio.run(prepare())
 
 
 def cluster_from_hosts(hosts: Iterable[Host], roles: Mapping[str, str]) -> dict[str, Any]:

@@ -13,7 +13,8 @@ or on the host network.
 
 A state directory too deep for unix socket paths (108 bytes) keeps the data,
 pid file and log, while the socket and exec root go to a short scratch
-directory of the instance, removed by ``stop()``.
+directory named after the state directory (so a later process finds it
+again), removed by ``stop()``.
 
 ``start()`` returns once ``/_ping`` answers (a condition with a deadline, never
 a bare sleep). ``stop()`` force-removes every container and user network of
@@ -23,6 +24,12 @@ its containerd, and detaches what dockerd may leave mounted in its exec root
 and the CLI; ``async with`` runs them in a worker thread. Engine calls go through
 :class:`adapters.docker.DockerEngine` (aiodocker), each blocking step running
 its own event loop in a helper thread, so a caller's loop is never touched.
+
+``start_detached()``/``stop_detached(pid)`` are the long-lived variant for
+``dcosctl up``: dockerd runs in its own session and outlives the caller, and
+``down`` stops it from another process by its pid (checked against its
+command line, so a recycled pid is never signalled), with the same cleanup.
+Both stop paths share :func:`localcluster.processes.terminate`.
 
 :func:`ensure_installed` installs ``docker.io`` and ``busybox-static`` with
 apt when they are missing and we are root. :func:`import_busybox_image` turns
@@ -34,11 +41,11 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import ctypes
+import hashlib
 import io
 import logging
 import os
 import shutil
-import signal
 import subprocess
 import tarfile
 import tempfile
@@ -50,6 +57,7 @@ from types import TracebackType
 from typing import IO, Self, TypeVar
 
 from adapters.docker import ContainerRuntime, DockerEngine
+from localcluster.processes import alive, cmdline, spawn_detached, terminate, wait_ready
 
 __all__ = [
     "BUSYBOX_APPLETS",
@@ -145,7 +153,8 @@ class DockerDaemon:
         # socket path, they go to a short scratch dir of this instance instead.
         self._scratch: Path | None = None
         if len(f"{self.state_dir}/exec/containerd/containerd.sock.ttrpc") > _MAX_SOCKET_PATH:
-            self._scratch = Path(tempfile.mkdtemp(prefix="dockerd-"))
+            digest = hashlib.sha256(str(self.state_dir).encode()).hexdigest()[:16]
+            self._scratch = Path(tempfile.gettempdir()) / f"dockerd-{digest}"
         runtime_dir = self._scratch or self.state_dir
         self.socket_path = runtime_dir / "docker.sock"
         self.exec_root = runtime_dir / "exec"
@@ -191,8 +200,7 @@ class DockerDaemon:
         """Start dockerd and return once it answers ``/_ping``; RuntimeError if it cannot."""
         if self.running:
             return
-        for path in (self.data_root, self.exec_root):
-            path.mkdir(parents=True, exist_ok=True)
+        self._make_dirs()
         self._log = self.log_file.open("ab")
         self._process = subprocess.Popen(
             self.command(),
@@ -233,11 +241,63 @@ class DockerDaemon:
             except Exception:
                 logger.exception("could not clean up dockerd %s before stopping it", self.url)
             containerd = self.containerd_pid()
-            _terminate(process.pid, lambda: process.poll() is not None, self.stop_timeout)
+            terminate([process.pid], timeout=self.stop_timeout)
             process.wait()
             if containerd is not None:
-                _terminate(containerd, lambda: not _alive(containerd), self.stop_timeout)
+                terminate([containerd], timeout=self.stop_timeout)
             logger.info("dockerd %s stopped", self.url)
+        self._release()
+
+    def start_detached(self) -> int:
+        """Start dockerd in its own session (it outlives this process); its pid once
+        ``/_ping`` answers. RuntimeError with the log's tail when it cannot start."""
+        self._make_dirs()
+        pid = spawn_detached(self.command(), self.log_file)
+        wait_ready(
+            pid,
+            lambda: _run_async(self._ping),
+            what=f"dockerd on {self.url}",
+            log_file=self.log_file,
+            timeout=self.start_timeout,
+        )
+        logger.info("dockerd %s started detached (pid %d)", self.url, pid)
+        return pid
+
+    def is_running(self, pid: int) -> bool:
+        """True when ``pid`` is the dockerd of this state directory."""
+        argv = cmdline(pid)
+        return alive(pid) and f"--host={self.url}".encode() in argv
+
+    def stop_detached(self, pid: int) -> bool:
+        """Like :meth:`stop`, for the dockerd ``start_detached`` started (by any
+        process); False, and nothing signalled, when ``pid`` is not it."""
+        if not self.is_running(pid):
+            if not _run_async(self._ping):  # no engine here: tidy what a dead one left
+                self._release()
+            return False
+        try:
+            _run_async(self._remove_leftovers)
+        except Exception:
+            logger.exception("could not clean up dockerd %s before stopping it", self.url)
+        containerd = self.containerd_pid()
+        stopped = terminate([pid], timeout=self.stop_timeout) == [pid]
+        if containerd is not None:
+            terminate([containerd], timeout=self.stop_timeout)
+        self._release()
+        return stopped
+
+    async def _ping(self) -> bool:
+        async with DockerEngine(str(self.socket_path)) as engine:
+            return await engine.ping()
+
+    def _make_dirs(self) -> None:
+        if self._scratch is not None:
+            self._scratch.mkdir(mode=0o700, exist_ok=True)
+        for path in (self.data_root, self.exec_root):
+            path.mkdir(parents=True, exist_ok=True)
+
+    def _release(self) -> None:
+        """Detach what is left mounted, remove the scratch directory, close the log."""
         _unmount_below(self.state_dir)
         if self._scratch is not None:
             _unmount_below(self._scratch)
@@ -248,8 +308,9 @@ class DockerDaemon:
 
     async def _remove_leftovers(self) -> None:
         async with DockerEngine(str(self.socket_path)) as engine:
-            for container in await engine.containers():
-                await engine.remove_container(container.id)
+            containers = await engine.containers()
+            await asyncio.gather(*(engine.remove_container(c.id) for c in containers))
+            for container in containers:
                 logger.info("removed leftover container %s", container.name)
             for network in await engine.networks():
                 if network.name not in _BUILTIN_NETWORKS:
@@ -298,16 +359,6 @@ class DockerDaemon:
         await asyncio.to_thread(self.stop)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
-
-
 def mounts_below(root: Path) -> list[str]:
     """Mount points under ``root``, deepest first."""
     prefix = f"{root}/"
@@ -328,21 +379,6 @@ def _unmount_below(root: Path) -> None:
     for point in points:
         if libc.umount2(point.encode(), _MNT_DETACH) != 0:
             logger.warning("could not unmount %s: %s", point, os.strerror(ctypes.get_errno()))
-
-
-def _terminate(pid: int, gone: Callable[[], bool], timeout: float) -> None:
-    """SIGTERM ``pid``, wait until ``gone()`` within ``timeout``, then SIGKILL it."""
-    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 10.0)):
-        try:
-            os.kill(pid, sig)
-        except ProcessLookupError:
-            return
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
-            if gone():
-                return
-            time.sleep(0.05)
-        logger.warning("pid %s still running %.0fs after %s", pid, wait, sig.name)
 
 
 def busybox_rootfs_tar(

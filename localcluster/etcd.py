@@ -233,14 +233,9 @@ class EtcdServer:
     def stop(self) -> None:
         """Stop the process this object started; the data directory stays."""
         process, self._process = self._process, None
-        if process is not None and process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(self.stop_timeout)
-            except subprocess.TimeoutExpired:
-                logger.warning("etcd pid %s ignored SIGTERM; killing it", process.pid)
-                process.kill()
-                process.wait(self.stop_timeout)
+        pid = process.pid if process is not None and process.poll() is None else None
+        if pid is not None and terminate([pid], timeout=self.stop_timeout) != [pid]:
+            logger.warning("etcd pid %s outlived SIGKILL", pid)
         self._process = process
         self._reap()
 

@@ -23,7 +23,8 @@ POLL = 0.1
 
 
 def alive(pid: int) -> bool:
-    """True while ``pid`` runs; reaps it when it is our exited child."""
+    """True while ``pid`` runs; reaps it when it is our exited child. A zombie
+    (exited, not yet reaped by its parent or init) does not run."""
     with contextlib.suppress(ChildProcessError):
         done, _ = os.waitpid(pid, os.WNOHANG)
         if done == pid:
@@ -34,7 +35,11 @@ def alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
 
 
 def cmdline(pid: int) -> list[bytes]:

@@ -46,6 +46,16 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--cluster", help="cluster YAML file (replaces the agent flags)")
     p.add_argument("--containerizer", default="sim", choices=["sim", "process", "docker"])
     p.add_argument("--docker-socket", default="/var/run/docker.sock")
+    p.add_argument(
+        "--docker-stand-in",
+        metavar="IMAGE",
+        help="run tasks whose image the engine lacks as this image (a stand-in)",
+    )
+    p.add_argument(
+        "--docker-host-root",
+        metavar="DIR",
+        help="root host-path volumes at DIR/<agent hostname>/ instead of /",
+    )
     p.add_argument("--work-dir", help="state directory of the process containerizer")
     p.add_argument("--heartbeat", type=float, default=15.0, help="heartbeat interval (s)")
     p.add_argument("--allocation-interval", type=float, default=1.0)
@@ -85,6 +95,8 @@ def settings_from(args: argparse.Namespace) -> MasterSettings:
         agents=agents,
         containerizer=args.containerizer,
         docker_socket=args.docker_socket,
+        docker_stand_in=args.docker_stand_in,
+        docker_host_root=args.docker_host_root,
         work_dir=args.work_dir,
         heartbeat_interval=args.heartbeat,
         allocation_interval=args.allocation_interval,

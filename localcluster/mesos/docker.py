@@ -6,29 +6,39 @@ containers are named ``mesos-<agent>-<task>`` (sanitised) and carry the
 TaskInfo's labels plus ``dcos.task_id``, ``dcos.agent_id`` and
 ``dcos.framework_id``. A shell command runs as ``/bin/sh -c value`` (the
 entrypoint is replaced); otherwise ``value`` and ``arguments`` are the
-command. Volumes are host-path binds; the network is the host's (HOST, the
-Mesos default) or a named one (BRIDGE/USER, the name from ``network_infos``,
-``bridge`` when absent) with the static IP that ``network_infos`` asks for.
+command (the image's CMD), after the image's entrypoint unless the
+``entrypoint`` docker parameter names another. Volumes are host-path binds;
+the network is the host's (HOST, the Mesos default) or a named one
+(BRIDGE/USER, the name from ``network_infos``, ``bridge`` when absent) with
+the static IP that ``network_infos`` asks for.
 Networks given to the constructor are created on first use; any other must
 exist already. Images are never pulled: a missing image is TASK_FAILED with
-REASON_CONTAINER_LAUNCH_FAILED, like any create/start failure.
+REASON_CONTAINER_LAUNCH_FAILED and a message naming the image ("Failed to
+launch container: image ... is not on the agent's Docker engine..."), like
+any create/start failure (whose message is the engine's).
+
+With a stand-in image, a task whose image the engine lacks runs as that
+image instead (:mod:`.stand_in`); with a host root, host-path volumes live
+under ``<root>/<hostname>/``, one tree per agent.
 
 Per run, one watcher task waits on the container (``/wait``) and owns the
 terminal report: exit 0 is TASK_FINISHED, other codes TASK_FAILED ("exited
 with code N"), and a container that ``kill`` stopped (SIGTERM, SIGKILL after
 the grace) TASK_KILLED. The container is removed before the terminal report,
 so a terminal task has no container left. COMMAND health checks run inside
-the container through ``exec`` with the semantics of
-:func:`localcluster.mesos.process.watch_health`. ``close()`` removes every
-container this containerizer started and reports nothing.
+the container through the engine's ``exec`` with the semantics of
+:mod:`localcluster.mesos.health`. ``close()`` removes every container this
+containerizer started and reports nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from adapters.docker import ContainerRuntime, ContainerSpec, Mount
 from adapters.mesos import (
@@ -40,20 +50,17 @@ from adapters.mesos import (
 )
 from crds.errors import DockerError
 from localcluster.mesos.containerizer import Launch, Report, StatusReport
+from localcluster.mesos.health import send_report, start_health_watch
 from localcluster.mesos.process import (
-    HEALTH_REASON,
     INVALID,
     LAUNCH_FAILED,
-    HealthSettings,
     command_argv,
-    command_health_check,
     kill_grace,
     safe_name,
-    send_report,
     task_environment,
     terminal_status,
-    watch_health,
 )
+from localcluster.mesos.stand_in import rooted, stand_in_check, stand_in_spec
 
 __all__ = ["BridgeNetwork", "DockerContainerizer", "container_spec"]
 
@@ -99,8 +106,10 @@ def container_spec(launch: Launch, *, name_prefix: str = "mesos") -> ContainerSp
         mounts.append(Mount(volume.host_path, volume.container_path, read_only))
     network, ip_address = _network(docker.network, info.network_infos)
     extra = {p.key: p.value for p in docker.parameters}
-    for key in sorted(set(extra) - {"hostname", "user", "workdir"}):
+    for key in sorted(set(extra) - {"entrypoint", "hostname", "user", "workdir"}):
         logger.warning("docker parameter --%s is not supported; ignored", key)
+    if "entrypoint" in extra and entrypoint is None:  # a shell command keeps /bin/sh, as in Mesos
+        entrypoint = (extra["entrypoint"],)
     return ContainerSpec(
         name=safe_name(f"{name_prefix}-{launch.agent_id}-{task.task_id.value}"),
         image=docker.image,
@@ -170,9 +179,15 @@ class DockerContainerizer:
         *,
         networks: Sequence[BridgeNetwork] = (),
         name_prefix: str = "mesos",
+        stand_in: str | None = None,
+        host_root: Path | None = None,
     ) -> None:
-        """``runtime`` stays open and owned by the caller; ``networks`` are created on demand."""
+        """``runtime`` stays open and owned by the caller; ``networks`` are created on demand.
+        ``stand_in`` runs tasks whose image the engine lacks (:mod:`.stand_in`);
+        ``host_root`` roots host-path volumes at ``host_root/<hostname>/``."""
         self.runtime = runtime
+        self.stand_in = stand_in
+        self.host_root = host_root
         self.networks = {network.name: network for network in networks}
         self.name_prefix = name_prefix
         self._runs: dict[str, _Run] = {}  # every run not yet terminal, by task id
@@ -189,6 +204,16 @@ class DockerContainerizer:
         except ValueError as exc:
             await report(StatusReport(task_id, TaskState.TASK_FAILED, str(exc), INVALID))
             return
+        if self.host_root is not None:
+            spec = rooted(spec, self.host_root, launch.hostname)
+        if self.stand_in is not None and spec.image != self.stand_in:
+            with contextlib.suppress(DockerError):  # the launch itself reports engine errors
+                if not await self.runtime.has_image(spec.image):
+                    logger.info(
+                        "task %s runs %s as stand-in %s", task_id, spec.image, self.stand_in
+                    )
+                    spec = stand_in_spec(spec, launch, image=self.stand_in)
+                    launch = stand_in_check(launch)
         run = _Run(launch, report)
         self._runs[task_id] = run
         try:
@@ -203,7 +228,8 @@ class DockerContainerizer:
             logger.info("task %s did not start: %s", run.task_id, exc)
             await self._forget(run)
             if not self._closed:
-                status = StatusReport(run.task_id, TaskState.TASK_FAILED, str(exc), LAUNCH_FAILED)
+                message = await self._failure_message(spec, exc)
+                status = StatusReport(run.task_id, TaskState.TASK_FAILED, message, LAUNCH_FAILED)
                 await run.report(status)
             return
         if self._closed:  # closed while launching: close() may not have seen this container
@@ -211,13 +237,25 @@ class DockerContainerizer:
             return
         await run.report(StatusReport(run.task_id, TaskState.TASK_RUNNING, ip_address=ip_address))
         logger.info("task %s running in container %s", run.task_id, spec.name)
-        check = command_health_check(run.launch.task.health_check)
-        if check is not None and run.launch.task.health_check is not None:
-            settings = HealthSettings.of(run.launch.task.health_check)
-            run.health = asyncio.create_task(
-                self._check_health(run, check, settings, ip_address),
-                name=f"docker:health:{run.task_id}",
-            )
+        run.health = start_health_watch(
+            run.launch,
+            exec=lambda check: self._exec(run, check),
+            report=run.report,
+            on_failed=lambda: self._kill_unhealthy(run),
+            ip_address=ip_address,
+            name=f"docker:health:{run.task_id}",
+        )
+
+    async def _failure_message(self, spec: ContainerSpec, exc: DockerError) -> str:
+        """Why the launch failed; a missing image by name, since images are never pulled."""
+        if exc.status == 404:
+            with contextlib.suppress(DockerError):
+                if not await self.runtime.has_image(spec.image):
+                    return (
+                        f"Failed to launch container: image {spec.image} is not on the "
+                        f"agent's Docker engine and images are not pulled ({exc})"
+                    )
+        return str(exc)
 
     async def _forget(self, run: _Run) -> None:
         """Undo a launch that did not complete: no watcher, no container, no run."""
@@ -277,38 +315,15 @@ class DockerContainerizer:
             status = StatusReport(run.task_id, TaskState.TASK_FAILED, "lost track of the container")
         await send_report(run.report, status)
 
-    async def _check_health(
-        self, run: _Run, check: CommandInfo, settings: HealthSettings, ip_address: str | None
-    ) -> None:
+    async def _exec(self, run: _Run, check: CommandInfo) -> int:
+        """Run a health check inside the task's container; its exit code."""
         assert run.container_id is not None
-        container_id = run.container_id
-        argv = command_argv(check)
+        result = await self.runtime.exec(run.container_id, command_argv(check))
+        return result.exit_code
 
-        async def probe(limit: float) -> bool:
-            try:
-                async with asyncio.timeout(limit):
-                    result = await self.runtime.exec(container_id, argv)
-            except (TimeoutError, DockerError) as exc:
-                logger.debug("health check of task %s failed: %r", run.task_id, exc)
-                return False
-            return result.exit_code == 0
-
-        async def on_change(healthy: bool) -> None:
-            logger.info("task %s is %s", run.task_id, "healthy" if healthy else "unhealthy")
-            status = StatusReport(
-                run.task_id,
-                TaskState.TASK_RUNNING,
-                reason=HEALTH_REASON,
-                healthy=healthy,
-                ip_address=ip_address,
-            )
-            await send_report(run.report, status)
-
-        async def on_failed() -> None:
-            run.killing = run.killed_by_health = True
-            await self._stop(run, kill_grace(run.launch))
-
-        await watch_health(settings=settings, probe=probe, on_change=on_change, on_failed=on_failed)
+    async def _kill_unhealthy(self, run: _Run) -> None:
+        run.killing = run.killed_by_health = True
+        await self._stop(run, kill_grace(run.launch))
 
     async def kill(self, task_id: str, *, grace_seconds: float = 3.0) -> None:
         run = self._runs.get(task_id)

@@ -14,15 +14,11 @@ stopped (SIGTERM, SIGKILL after the grace period) is TASK_KILLED. Reports go
 out in order (STARTING, RUNNING, health changes, one terminal state) because
 the watcher waits until the launch has reported RUNNING.
 
-COMMAND health checks follow Mesos (``HealthCheck`` proto defaults, and
-``shared/reference/mesos/health-checks.md``): the first check runs after
-``delay_seconds``, then every ``interval_seconds``; a check slower than
-``timeout_seconds`` fails; failures inside ``grace_period_seconds`` before the
-first success are ignored; ``healthy`` is reported only when it changes; after
-``consecutive_failures`` failures the task is killed (TASK_KILLED, healthy
-false). :func:`watch_health`, :func:`task_environment` and
-:func:`command_argv` are shared with ``localcluster.mesos.docker``, which runs
-the same checks inside a container.
+COMMAND health checks run as their own process in the task's sandbox and
+environment, with the semantics of :mod:`localcluster.mesos.health`; a task
+that fails them for good is killed (TASK_KILLED, healthy false).
+:func:`task_environment`, :func:`command_argv`, :func:`terminal_status` and
+:func:`kill_grace` are shared with ``localcluster.mesos.docker``.
 """
 
 from __future__ import annotations
@@ -33,98 +29,28 @@ import logging
 import os
 import re
 import signal
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from adapters.mesos import CommandInfo, HealthCheck, HealthCheckType, TaskState, TaskStatusReason
+from adapters.mesos import CommandInfo, TaskState, TaskStatusReason
 from localcluster.mesos.containerizer import Launch, Report, StatusReport
+from localcluster.mesos.health import HEALTH_REASON, send_report, start_health_watch
 
 __all__ = [
-    "HEALTH_REASON",
-    "HealthSettings",
+    "INVALID",
+    "LAUNCH_FAILED",
     "ProcessContainerizer",
     "command_argv",
-    "command_health_check",
     "kill_grace",
     "safe_name",
-    "send_report",
     "task_environment",
     "terminal_status",
-    "watch_health",
 ]
 
 logger = logging.getLogger(__name__)
 
 LAUNCH_FAILED = TaskStatusReason.REASON_CONTAINER_LAUNCH_FAILED
 INVALID = TaskStatusReason.REASON_TASK_INVALID
-HEALTH_REASON = TaskStatusReason.REASON_TASK_HEALTH_CHECK_STATUS_UPDATED
-
-Probe = Callable[[float], Awaitable[bool]]
-"""Run one check within the given seconds: True if it passed."""
-
-
-@dataclass(frozen=True)
-class HealthSettings:
-    """A HealthCheck's timing, with the proto's defaults filled in."""
-
-    delay: float = 15.0
-    interval: float = 10.0
-    timeout: float = 20.0
-    consecutive_failures: int = 3
-    grace_period: float = 10.0
-
-    @classmethod
-    def of(cls, check: HealthCheck) -> HealthSettings:
-        d = cls()
-        return cls(
-            delay=d.delay if check.delay_seconds is None else check.delay_seconds,
-            interval=d.interval if check.interval_seconds is None else check.interval_seconds,
-            timeout=d.timeout if check.timeout_seconds is None else check.timeout_seconds,
-            consecutive_failures=check.consecutive_failures or d.consecutive_failures,
-            grace_period=(
-                d.grace_period if check.grace_period_seconds is None else check.grace_period_seconds
-            ),
-        )
-
-
-def command_health_check(check: HealthCheck | None) -> CommandInfo | None:
-    """The command of a COMMAND health check; None when there is none to run."""
-    if check is None:
-        return None
-    if check.type not in (None, HealthCheckType.COMMAND) or check.command is None:
-        logger.warning("health check of type %s is not supported; not checking", check.type)
-        return None
-    return check.command
-
-
-async def watch_health(
-    *,
-    settings: HealthSettings,
-    probe: Probe,
-    on_change: Callable[[bool], Awaitable[None]],
-    on_failed: Callable[[], Awaitable[None]],
-) -> None:
-    """Check until ``consecutive_failures`` in a row, then call ``on_failed`` and return."""
-    loop = asyncio.get_running_loop()
-    started = loop.time()
-    healthy: bool | None = None
-    failures = 0
-    await asyncio.sleep(settings.delay)
-    while True:
-        passed = await probe(settings.timeout)
-        if passed:
-            failures = 0
-        elif healthy is not None or loop.time() - started >= settings.grace_period:
-            failures += 1
-        if passed or failures:
-            if healthy is not passed:
-                healthy = passed
-                await on_change(passed)
-            if failures >= settings.consecutive_failures:
-                await on_failed()
-                return
-        await asyncio.sleep(settings.interval)
 
 
 def command_argv(command: CommandInfo) -> list[str]:
@@ -223,13 +149,13 @@ class ProcessContainerizer:
         await run.report(StatusReport(run.task_id, TaskState.TASK_STARTING))
         await run.report(StatusReport(run.task_id, TaskState.TASK_RUNNING))
         logger.info("task %s running as pid %s in %s", run.task_id, process.pid, run.sandbox)
-        health_check = run.launch.task.health_check
-        check = command_health_check(health_check)
-        if check is not None and health_check is not None:
-            run.health = asyncio.create_task(
-                self._check_health(run, check, HealthSettings.of(health_check)),
-                name=f"process:health:{run.task_id}",
-            )
+        run.health = start_health_watch(
+            run.launch,
+            exec=lambda check: self._exec(run, check),
+            report=run.report,
+            on_failed=lambda: self._kill_unhealthy(run),
+            name=f"process:health:{run.task_id}",
+        )
 
     async def _spawn(self, run: _Run) -> asyncio.subprocess.Process:
         command = run.launch.task.command
@@ -269,44 +195,25 @@ class ProcessContainerizer:
         )
         await send_report(run.report, status)
 
-    async def _check_health(self, run: _Run, check: CommandInfo, settings: HealthSettings) -> None:
-        async def probe(limit: float) -> bool:
-            return await self._probe(run, check, limit)
+    async def _kill_unhealthy(self, run: _Run) -> None:
+        run.killing = run.killed_by_health = True
+        await self._terminate(run, kill_grace(run.launch))
 
-        async def on_change(healthy: bool) -> None:
-            logger.info("task %s is %s", run.task_id, "healthy" if healthy else "unhealthy")
-            status = StatusReport(
-                run.task_id, TaskState.TASK_RUNNING, reason=HEALTH_REASON, healthy=healthy
-            )
-            await send_report(run.report, status)
-
-        async def on_failed() -> None:
-            run.killing = run.killed_by_health = True
-            await self._terminate(run, kill_grace(run.launch))
-
-        await watch_health(settings=settings, probe=probe, on_change=on_change, on_failed=on_failed)
-
-    async def _probe(self, run: _Run, check: CommandInfo, limit: float) -> bool:
+    async def _exec(self, run: _Run, check: CommandInfo) -> int:
+        """Run a health check in the task's sandbox and environment; its exit code."""
         env = {**(os.environ if self.inherit_env else {}), **task_environment(run.launch)}
+        process = await asyncio.create_subprocess_exec(
+            *command_argv(check),
+            cwd=run.sandbox,
+            env=env,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+            start_new_session=True,
+        )
         try:
-            process = await asyncio.create_subprocess_exec(
-                *command_argv(check),
-                cwd=run.sandbox,
-                env=env,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.DEVNULL,
-                stderr=asyncio.subprocess.DEVNULL,
-                start_new_session=True,
-            )
-        except (OSError, ValueError) as exc:
-            logger.info("health check of task %s could not run: %s", run.task_id, exc)
-            return False
-        try:
-            async with asyncio.timeout(limit):
-                return await process.wait() == 0
-        except TimeoutError:
-            return False
-        finally:
+            return await process.wait()
+        finally:  # also on timeout: nothing of the check outlives it
             _signal_group(process.pid, signal.SIGKILL)
             await process.wait()
 
@@ -366,14 +273,6 @@ def kill_grace(launch: Launch, default: float = 3.0) -> float:
     if policy is None or policy.grace_period is None:
         return default
     return policy.grace_period.nanoseconds / 1e9
-
-
-async def send_report(report: Report, status: StatusReport) -> None:
-    """Report, logging (not raising) a failure: a watcher must live on to the end."""
-    try:
-        await report(status)
-    except Exception:
-        logger.exception("reporting %s of task %s failed", status.state, status.task_id)
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> None:

@@ -80,7 +80,8 @@ async def make_containerizer(
         raise ContainerizerUnavailable(f"the docker containerizer is not available: {exc}") from exc
     engine = DockerEngine(settings.docker_socket)
     closers.push_async_callback(engine.close)
-    containerizer = factory(engine)
+    host_root = Path(settings.docker_host_root) if settings.docker_host_root else None
+    containerizer = factory(engine, stand_in=settings.docker_stand_in, host_root=host_root)
     return containerizer
 
 

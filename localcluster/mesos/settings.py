@@ -85,6 +85,12 @@ class MasterSettings:
     completed_frameworks: int = 50
     docker_socket: str = "/var/run/docker.sock"
     """Engine socket of the ``docker`` containerizer."""
+    docker_stand_in: str | None = None
+    """An image of the engine that runs a task whose image the engine lacks
+    (``localcluster.mesos.docker``: a stand-in); None: such a task fails."""
+    docker_host_root: str | None = None
+    """Where the ``docker`` containerizer roots host-path volumes: ``<root>/<hostname>/
+    <path>``, one tree per agent; None: the paths as given, on this machine."""
     work_dir: str | None = None
     """State directory of the ``process`` containerizer (a temporary one if unset)."""
     master_id: str | None = None

@@ -1,4 +1,5 @@
-"""The local master's agents come from the Hosts of the specs."""
+"""The local master's agents come from the Hosts of the specs; the private engine gets
+the stand-in image."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from typing import Any
 import pytest
 
 from crds.host import Host
+from localcluster.datacenter import STAND_IN, prepare_docker
+from localcluster.dockerd import DockerDaemon
 
 
 def host(name: str, *, domain: str | None = None, lifecycle: str = "Active") -> Host:
@@ -48,3 +51,12 @@ def test_cluster_from_hosts(hosts: list[Host], expected: dict[str, Any]) -> None
     for agent in agents:
         assert agent["attributes"] == {"cpu-model": "x", "rack": "r1", "dc": "sh1"}
         assert agent["resources"] == {"cpus": 8, "mem": 16384, "disk": 1000, "ports": "31000-32000"}
+
+
+def test_prepare_docker_imports_the_stand_in_and_names_the_missing_images(
+    dockerd: DockerDaemon,
+) -> None:
+    images = ["registry.example.com:5000/shop/cart:1", STAND_IN, "registry.example.com/a:2"]
+    missing = prepare_docker(dockerd.socket_path, images=images)
+    assert missing == ["registry.example.com/a:2", "registry.example.com:5000/shop/cart:1"]
+    assert prepare_docker(dockerd.socket_path, images=[STAND_IN]) == []  # imported once

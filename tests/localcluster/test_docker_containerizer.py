@@ -26,6 +26,7 @@ from adapters.mesos import (
     Label,
     Labels,
     NetworkInfo,
+    Parameter,
     TaskID,
     TaskInfo,
     TaskState,
@@ -34,7 +35,7 @@ from adapters.mesos import (
     VolumeMode,
 )
 from localcluster.mesos.containerizer import Launch
-from localcluster.mesos.docker import BridgeNetwork, DockerContainerizer
+from localcluster.mesos.docker import BridgeNetwork, DockerContainerizer, container_spec
 
 AGENT = "agent-1"
 
@@ -77,6 +78,32 @@ def health(value: str, *, failures: int = 2) -> HealthCheck:
         consecutive_failures=failures,
         grace_period_seconds=0.0,
     )
+
+
+@pytest.mark.parametrize(
+    ("command", "cmd", "entrypoint"),
+    [
+        pytest.param(
+            CommandInfo(shell=False, arguments=["300"]), ("300",), ("/bin/sleep",), id="argv"
+        ),
+        pytest.param(
+            CommandInfo(value="sleep 300"), ("sleep 300",), ("/bin/sh", "-c"), id="shell-wins"
+        ),
+    ],
+)
+def test_the_entrypoint_parameter_replaces_the_image_entrypoint(command, cmd, entrypoint):
+    launch = launch_of("dcos-test/busybox:1", command)
+    container = launch.task.container
+    assert container is not None and container.docker is not None
+    docker = container.docker.model_copy(
+        update={"parameters": [Parameter(key="entrypoint", value="/bin/sleep")]}
+    )
+    container = container.model_copy(update={"docker": docker})
+    launch = replace(launch, task=launch.task.model_copy(update={"container": container}))
+
+    spec = container_spec(launch)
+
+    assert (spec.command, spec.entrypoint) == (cmd, entrypoint)
 
 
 @pytest.fixture
@@ -165,7 +192,9 @@ async def test_a_missing_image_fails_the_launch(containerizer, reports, dockerd)
 
     failed = await reports.wait_state(launch.task.task_id.value, TaskState.TASK_FAILED)
     assert failed.reason == TaskStatusReason.REASON_CONTAINER_LAUNCH_FAILED
-    assert "dcos-test/absent:1" in failed.message
+    assert failed.message.startswith(
+        "Failed to launch container: image dcos-test/absent:1 is not on the agent's Docker engine"
+    )
     assert reports.states(launch.task.task_id.value) == [TaskState.TASK_FAILED]
 
 

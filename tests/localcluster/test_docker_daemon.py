@@ -76,3 +76,22 @@ async def test_a_second_daemon_runs_beside_the_first_and_stop_leaves_nothing(
     # the run's own engine never noticed
     assert await docker_engine.ping()
     assert "left-over" not in {c.name for c in await docker_engine.containers()}
+
+
+def test_a_detached_daemon_is_stopped_by_another_object_for_the_same_state_dir(
+    docker_installed, tmp_path
+):
+    state = tmp_path / ("deep" * 12) / "dockerd"  # the socket goes to a scratch dir
+    pid = DockerDaemon(state).start_detached()
+    try:
+        later = DockerDaemon(state)  # as `dcosctl down` finds it: by state dir and pid
+        assert later.socket_path.exists() and later.is_running(pid)
+        assert not later.is_running(os.getpid())
+        assert not later.stop_detached(os.getpid())  # not ours: nothing signalled
+        assert later.socket_path.exists() and later.is_running(pid)
+        assert later.stop_detached(pid)
+    finally:
+        DockerDaemon(state).stop_detached(pid)
+    assert gone(pid)
+    assert not later.socket_path.exists() and not later.socket_path.parent.exists()
+    assert mounts_below(state) == []
