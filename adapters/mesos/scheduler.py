@@ -331,23 +331,37 @@ class MesosSchedulerClient(MesosClientBase):
         self, *, agent_id: AgentID | str, task_id: TaskID | str, uuid: str
     ) -> None:
         """ACKNOWLEDGE a reliable update (one whose status has a base64 ``uuid``)."""
-        agent, task, fid = _as(AgentID, agent_id), _as(TaskID, task_id), self._require_id()
-        if _plain(agent) and _plain(task) and _plain(fid) and isinstance(uuid, str):
-            # One call per status update: written directly, the same bytes as
-            # the model would write, at a fraction of the cost.
+        fid = self._require_id()
+        # One call per status update: written directly, the same bytes as the
+        # model would write, at a fraction of the cost (plain string ids are
+        # not even turned into id models first).
+        agent_text = agent_id if isinstance(agent_id, str) else None
+        task_text = task_id if isinstance(task_id, str) else None
+        if agent_text is None or task_text is None:
+            agent, task = _as(AgentID, agent_id), _as(TaskID, task_id)
+            if _plain(agent) and _plain(task):
+                agent_text, task_text = agent.value, task.value
+        if (
+            agent_text is not None
+            and task_text is not None
+            and _plain(fid)
+            and isinstance(uuid, str)
+        ):
             call = {
                 "framework_id": {"value": fid.value},
                 "type": "ACKNOWLEDGE",
                 "acknowledge": {
-                    "agent_id": {"value": agent.value},
-                    "task_id": {"value": task.value},
+                    "agent_id": {"value": agent_text},
+                    "task_id": {"value": task_text},
                     "uuid": uuid,
                 },
             }
             body = json.dumps(call, separators=(",", ":"), ensure_ascii=False).encode()
             await self._post(SchedulerCallType.ACKNOWLEDGE, body)
             return
-        ack = CallAcknowledge(agent_id=agent, task_id=task, uuid=uuid)
+        ack = CallAcknowledge(
+            agent_id=_as(AgentID, agent_id), task_id=_as(TaskID, task_id), uuid=uuid
+        )
         await self._call(SchedulerCall.wrap(SchedulerCallType.ACKNOWLEDGE, ack, framework_id=fid))
 
     async def reconcile(

@@ -1,9 +1,12 @@
 """Offers: who gets which agent's resources, and what a framework does with them.
 
-Allocation runs in one loop (:meth:`Allocator.run`): at most every
-``allocation_interval`` seconds, and ``allocation_batch`` seconds after any
-change (a task ended, an offer was declined, a framework subscribed or
-revived), so bursts of changes become one OFFERS event per framework. One
+Allocation runs in one loop (:meth:`Allocator.run`): ``allocation_batch``
+seconds after any change (a task ended, an offer was declined, a framework
+subscribed or revived), so bursts of changes become one OFFERS event per
+framework, and a full pass every ``allocation_interval`` seconds once a
+filter has expired (or at least every second): with nothing changed and no
+filter expired, a pass would offer nothing new, and a pass over every agent
+is the master's largest cost. One
 allocation pass walks the offerable agents (reachable, active, not draining,
 not DOWN) and, for each, the subscribed and unsuppressed ``(framework, role)``
 pairs:
@@ -31,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from typing import TYPE_CHECKING
 
@@ -67,6 +71,7 @@ __all__ = ["Allocator"]
 logger = logging.getLogger(__name__)
 
 _MAX_REFUSE = 365 * 24 * 3600.0
+_FULL_PASS_EVERY = 1.0  # seconds: a full pass at least this often, filters or not
 _MIN_CPUS = 0.01
 _MIN_MEM = 32.0
 
@@ -79,6 +84,8 @@ class Allocator:
         self._dirty = asyncio.Event()
         self._full = True  # next pass looks at every agent
         self._agents: set[str] = set()  # else only at these (their resources changed)
+        self._expiry = math.inf  # earliest filter expiry the last full pass did not see
+        self._full_at = 0.0  # monotonic time of the last full pass
 
     def trigger(self, agent_id: str | None = None) -> None:
         """Something changed (on one agent, or anywhere): allocate soon."""
@@ -95,7 +102,10 @@ class Allocator:
                 await asyncio.wait_for(self._dirty.wait(), settings.allocation_interval)
                 await asyncio.sleep(settings.allocation_batch)
             except TimeoutError:
-                self._full = True  # the periodic pass also catches expired filters
+                now = time.monotonic()
+                if now < self._expiry and now - self._full_at < _FULL_PASS_EVERY:
+                    continue  # nothing changed and no filter expired: nothing new to offer
+                self._full = True  # the periodic pass catches expired filters
             self._dirty.clear()
             only = None if self._full else self._agents
             self._full, self._agents = False, set()
@@ -103,6 +113,16 @@ class Allocator:
                 self.allocate(only)
             except Exception:
                 logger.exception("allocation pass failed")
+            if only is None:
+                self._full_at = time.monotonic()
+                self._expiry = min(
+                    (
+                        expiry
+                        for fw in self.master.state.frameworks.values()
+                        for expiry, _ in fw.filters.values()
+                    ),
+                    default=math.inf,
+                )
 
     # --------------------------------------------------------------- allocation
 
@@ -257,6 +277,7 @@ class Allocator:
         if refuse and refuse > 0 and refused is not None and not refused.empty():
             expiry = time.monotonic() + min(refuse, _MAX_REFUSE)
             fw.filters[(offer.agent_id, offer.role)] = (expiry, refused)
+            self._expiry = min(self._expiry, expiry)
         self.trigger(offer.agent_id)
 
     def recover_all(self, fw: Framework, *, notify: bool) -> None:
@@ -339,6 +360,7 @@ class Allocator:
         if not remaining.empty() and seconds > 0:
             expiry = time.monotonic() + min(seconds, _MAX_REFUSE)
             fw.filters[(agent.id, role)] = (expiry, remaining)
+            self._expiry = min(self._expiry, expiry)
         self.trigger(agent.id)
 
     def _drop_launches(self, fw: Framework, call: CallAccept, problem: str) -> None:

@@ -11,7 +11,9 @@ process leads. It keeps every record in memory (loaded once per term with
 :meth:`InstanceRecords.load`) and writes behind: :meth:`~InstanceRecords.put`
 and :meth:`~InstanceRecords.remove` change memory and mark the record dirty;
 :meth:`~InstanceRecords.flush` writes everything dirty in as few etcd
-transactions as its limits allow (``RawStore.commit_raw``). Callers that need
+transactions as its limits allow (``RawStore.commit_raw``), a large flush in
+parts of ``FLUSH_PART`` records written concurrently (at most
+``FLUSH_CONCURRENCY`` at once; the flush ends when every part has). Callers that need
 durability await ``flush`` before acting: the framework before it sends an
 ACCEPT with LAUNCH (a launch is at most once) and before it acknowledges a
 status update (an update is never lost). Flushes are serialised, so writes of
@@ -20,6 +22,10 @@ its records dirty for the next one.
 
 Every change calls the listeners with the app's ``(domain, name)``: the App
 controller queues that App (the runtime coalesces repeats).
+
+:meth:`~InstanceRecords.load` also reads every rollout state in the same
+term start (one range read), so :meth:`~InstanceRecords.rollout` answers
+from memory: while this process leads it is the only writer of those keys.
 
 Records are also indexed by app (``(domain, app)`` -> instance id -> record),
 kept in step by :meth:`~InstanceRecords.load`, :meth:`~InstanceRecords.put`
@@ -49,6 +55,11 @@ INSTANCES = "instances/"
 ROLLOUTS = "rollouts/"
 FRAMEWORK_ID = "framework/id"
 
+FLUSH_PART = 128
+"""Records per ``commit_raw`` call of one flush (etcd's default ``--max-txn-ops``)."""
+FLUSH_CONCURRENCY = 8
+"""``commit_raw`` calls of one flush in flight at once."""
+
 Listener = Callable[[str, str], None]
 """``listener(domain, app)``: the records of that app changed."""
 
@@ -73,6 +84,7 @@ class InstanceRecords:
         self._dirty: set[str] = set()  # ids whose memory value is not yet in etcd
         self._deleted: dict[str, str] = {}  # id -> path, removed in memory, not yet in etcd
         self._rollouts: dict[tuple[str, str], RolloutState | None] = {}
+        self._rollouts_loaded = False  # every persisted state is in _rollouts (load)
         self._lock = asyncio.Lock()  # one flush at a time: per-key write order
         self._listeners: list[Listener] = []
         self.loaded = False
@@ -84,6 +96,7 @@ class InstanceRecords:
         """Replace memory with what etcd holds (at the start of each term)."""
         async with self._lock, asyncio.timeout(self._timeout):
             raw = await self._store.list_raw(INSTANCES)
+            rollouts = await self._store.list_raw(ROLLOUTS)
         records: dict[str, Instance] = {}
         by_app: dict[tuple[str, str], dict[str, Instance]] = {}
         for path, value in raw:
@@ -100,6 +113,15 @@ class InstanceRecords:
         self._records, self._dirty, self._deleted = records, set(), {}
         self._by_app = by_app
         self._rollouts.clear()
+        complete = True
+        for path, value in rollouts:
+            try:
+                domain, app = path[path.index(ROLLOUTS) + len(ROLLOUTS) :].split("/", 1)
+                self._rollouts[(domain, app)] = RolloutState.from_json(value)
+            except ValueError:
+                logger.exception("rollout state %s does not decode; read again when needed", path)
+                complete = False
+        self._rollouts_loaded = complete
         self.loaded = True
         logger.info("loaded %d instance records", len(records))
 
@@ -159,7 +181,7 @@ class InstanceRecords:
             }
             try:
                 async with asyncio.timeout(self._timeout):
-                    await self._store.commit_raw(puts, list(deleted.values()))
+                    await self._commit(puts, list(deleted.values()))
                 self.flushes += 1
             except BaseException:
                 self._dirty |= {iid for iid in dirty if iid in self._records}
@@ -167,6 +189,31 @@ class InstanceRecords:
                     if iid not in self._records:
                         self._deleted.setdefault(iid, path)
                 raise
+
+    async def _commit(self, puts: dict[str, bytes], deletes: builtins.list[str]) -> None:
+        """Write ``puts`` and ``deletes``: one call, or parts written concurrently.
+
+        Every part is awaited, failed or not, before this returns or raises,
+        so no write of this flush can land after a later flush's write of the
+        same key."""
+        if len(puts) + len(deletes) <= FLUSH_PART:
+            await self._store.commit_raw(puts, deletes)
+            return
+        items = builtins.list(puts.items())
+        parts = [dict(items[i : i + FLUSH_PART]) for i in range(0, len(items), FLUSH_PART)]
+        gate = asyncio.Semaphore(FLUSH_CONCURRENCY)
+
+        async def write(part: dict[str, bytes], gone: builtins.list[str]) -> None:
+            async with gate:
+                await self._store.commit_raw(part, gone)
+
+        writes = [write(part, []) for part in parts]
+        if deletes:
+            writes.append(write({}, deletes))
+        outcomes = await asyncio.gather(*writes, return_exceptions=True)
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
 
     def notify(self, domain: str, app: str) -> None:
         """Tell the listeners the app changed (records, or what the framework knows)."""
@@ -178,6 +225,8 @@ class InstanceRecords:
     async def rollout(self, domain: str, app: str) -> RolloutState | None:
         """The persisted rollout state of an app (cached after the first read)."""
         key = (domain, app)
+        if key not in self._rollouts and self._rollouts_loaded:
+            return None  # load() read every persisted state; a new one is saved through here
         if key not in self._rollouts:
             async with asyncio.timeout(self._timeout):
                 raw = await self._store.get_raw(rollout_path(domain, app))

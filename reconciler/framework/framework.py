@@ -8,8 +8,8 @@ the framework id persisted in etcd and subscribes with it, so a new leader
     run ─▶ load records ─▶ subscribe(roles) ─▶ events ──▶ SUBSCRIBED: reconcile
       │                         ▲                   ├──▶ OFFERS / RESCIND: offer pool
       │                         └── roles changed ──┘──▶ UPDATE: update queue
-      ├─▶ matcher (every tick or when woken): place, write records, ACCEPT; expire
-      │   held offers; SUPPRESS when nothing is pending, REVIVE when launches arrive
+      ├─▶ matcher (every tick or when woken): place, write records, ACCEPTs; expire
+      │   held offers; REVIVE when launches arrive and find too few offers
       └─▶ updater: records the task states, then ACKNOWLEDGEs
 
 Roles (MULTI_ROLE): one per Domain (``Domain.mesos_role``) plus the shared
@@ -20,7 +20,18 @@ subscribes again with the new set (same framework id).
 written to etcd before the ACCEPT with its LAUNCH is sent; a crash in between
 leaves a record Mesos does not know, which reconciliation turns into Lost,
 and the App controller replaces it. Each offer gets ONE ACCEPT carrying the
-LAUNCH of every instance placed on it.
+LAUNCH of every instance placed on it. The ACCEPTs of one pass are sent
+concurrently (at most ``accept_concurrency`` at once), after the flush.
+
+**Offers at hand.** An offer that placed nothing is held for
+``offer_hold_seconds``, queue or no queue. While nothing is queued at most
+``idle_offers`` are kept (the rest are declined with ``idle_refuse_seconds``)
+and an expired one is declined without a filter, so Mesos offers it again and
+a replacement is placed on the next pass, with no REVIVE and no wait for the
+allocator. REVIVE is sent when new launches stay queued after a pass (at most
+every ``revive_interval``). The unused part of an accepted offer is refused
+for ``refuse_seconds`` only when nothing is left queued. With ``idle_offers``
+0 every offer is declined and offers are SUPPRESSed while idle.
 
 **Durable updates.** A status update changes the record in memory, the
 record is flushed to etcd, and only then is the update acknowledged; when
@@ -28,7 +39,11 @@ the write fails nothing is acknowledged and Mesos sends the update again.
 Updates are applied in batches (all that arrived during one flush). An
 update older than the record, or about a record already terminal, changes
 nothing; a task that is alive but has no record (or only an ended one) is
-killed. Killing records ignore live states until Mesos reports the end.
+killed, once: a second update of it (the master resending its last
+unacknowledged update after a failover, or reconciliation) sends no second
+KILL until Mesos reports the task ended, a new subscription starts (a KILL
+may have been lost) or ``reconcile_interval`` passed. Killing records ignore
+live states until Mesos reports the end.
 
 **Reconciliation.** On every SUBSCRIBED, explicit reconciliation of every
 non-terminal record, then implicit (an empty list), so tasks nobody knows
@@ -59,13 +74,14 @@ from adapters.protocols import (
     OfferRescinded,
     OffersReceived,
     Subscribed,
+    TaskLaunch,
     TaskUpdate,
 )
 from crds.app import App, AppSpec
 from crds.domain import Domain
 from crds.errors import DcosError
 from crds.host import Host
-from reconciler.apps.instances import Instance, InstanceState
+from reconciler.apps.instances import Instance, InstanceState, from_task_state
 from reconciler.apps.records import InstanceRecords
 from reconciler.framework.matcher import OfferMatcher
 from reconciler.framework.offers import OfferPool
@@ -83,6 +99,14 @@ logger = logging.getLogger(__name__)
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def _ended(state: str) -> bool:
+    """The Mesos task state is terminal (an unknown one is not)."""
+    try:
+        return from_task_state(state).is_terminal
+    except ValueError:
+        return False
 
 
 class MesosFramework:
@@ -130,6 +154,7 @@ class MesosFramework:
         self._revived = (0, -1e9)  # (queue generation, clock time) of the last REVIVE
         self._reconciled_at = 0.0
         self._launched: Counter[AppKey] = Counter()  # launches not yet reported as events
+        self._killed: dict[str, float] = {}  # task id -> clock time of its KILL (no record)
         self._passes = 0
 
     # ------------------------------------------------ the App controller's side
@@ -155,6 +180,11 @@ class MesosFramework:
 
     def placement_summary(self, key: AppKey) -> str | None:
         return self.queue.summary(key)
+
+    @property
+    def offers_suppressed(self) -> bool:
+        """Offers are SUPPRESSed (nothing queued and ``idle_offers`` is 0)."""
+        return self._suppressed
 
     def take_launched(self, key: AppKey) -> int:
         """Instances of the app launched since the last call."""
@@ -208,14 +238,30 @@ class MesosFramework:
             self._restart.clear()
             self._roles = self._wanted_roles()
             try:
-                await self._subscription()
+                await self._subscription_until_restart()
             except DcosError as exc:
                 logger.warning("Mesos subscription ended: %s", exc)
                 await asyncio.sleep(self.settings.resubscribe_delay)
             finally:
                 self.subscribed.clear()
             if self._restart.is_set():
-                logger.info("roles changed to %s: subscribing again", ", ".join(self._roles))
+                logger.info(
+                    "roles changed to %s: subscribing again", ", ".join(self._wanted_roles())
+                )
+
+    async def _subscription_until_restart(self) -> None:
+        """The subscription, ended as soon as the roles change (not at the next event)."""
+        stream = asyncio.create_task(self._subscription(), name="framework:subscription")
+        restart = asyncio.create_task(self._restart.wait(), name="framework:restart")
+        try:
+            await asyncio.wait((stream, restart), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (stream, restart):
+                task.cancel()
+            await asyncio.wait((stream, restart))
+        failure = None if stream.cancelled() else stream.exception()
+        if failure is not None:
+            raise failure
 
     async def _subscription(self) -> None:
         settings = self.settings
@@ -227,7 +273,7 @@ class MesosFramework:
             checkpoint=settings.checkpoint,
             framework_id=self.framework_id,
         )
-        self._suppressed = not self.queue
+        self._suppressed = not self.queue and self.settings.idle_offers <= 0
         suppressed = self._roles if self._suppressed else ()
         async with aclosing(self._mesos.subscribe(info, suppressed_roles=suppressed)) as events:
             async for raw in events:
@@ -254,6 +300,7 @@ class MesosFramework:
             await self.records.save_framework_id(event.framework_id)
             self.framework_id = event.framework_id
         self.subscriptions += 1
+        self._killed.clear()  # KILLs sent on the old stream may be lost
         self.subscribed.set()
         await self._reconcile(implicit=True)
         for inst in self.records.all():  # KILLs sent while the stream was down may be lost
@@ -289,6 +336,8 @@ class MesosFramework:
         doomed = [u for u in batch if self._apply(u)]
         await self.records.flush()  # durable before any acknowledgement
         for update in doomed:
+            if not self._first_kill(update.task_id):
+                continue
             logger.warning(
                 "task %s (%s) has no live record: killing it", update.task_id, update.state
             )
@@ -308,7 +357,21 @@ class MesosFramework:
         outcome = apply_update(self.records.get(update.task_id), update, now=self._wall())
         if outcome.record is not None:
             self.records.put(outcome.record)
+        if self._killed and _ended(update.state):
+            self._killed.pop(update.task_id, None)
         return outcome.kill
+
+    def _first_kill(self, task_id: str) -> bool:
+        """Remember the KILL of a task with no record; False when it was sent already."""
+        now = self._clock.now()
+        memory = self.settings.reconcile_interval
+        if len(self._killed) > 1024:
+            self._killed = {t: at for t, at in self._killed.items() if now - at < memory}
+        at = self._killed.get(task_id)
+        if at is not None and now - at < memory:
+            return False
+        self._killed[task_id] = now
+        return True
 
     async def _kill_task(self, task_id: str, agent_id: str | None) -> None:
         try:
@@ -328,8 +391,8 @@ class MesosFramework:
             self._wake.clear()
             if self._wanted_roles() != self._roles:
                 self._restart.set()
-            if not self.subscribed.is_set():
-                continue
+            if not self.subscribed.is_set() or self._restart.is_set():
+                continue  # no ACCEPT on a stream about to be replaced
             try:
                 await self._match()
                 await self._expire()
@@ -341,40 +404,71 @@ class MesosFramework:
 
     async def _match(self) -> None:
         self._passes += 1
-        match = self._matcher_pass.match(seed=f"{self.framework_id}:{self._passes}")
+        started = self._clock.now()
+        match = await self._matcher_pass.match(seed=f"{self.framework_id}:{self._passes}")
         if match is None:
             return
+        placed = self._clock.now()
         try:
             await self.records.flush()  # at most once: the records first
         except BaseException:
             self._matcher_pass.undo(match)
             raise
-        filters = self._codec.filters(self.settings.refuse_seconds)
-        for offer_id, launches in match.accepts:
+        recorded = self._clock.now()
+        # Launches left queued want the rest of these agents back at once.
+        filters = self._codec.filters(0.0 if self.queue else self.settings.refuse_seconds)
+        for offer_id, _ in match.accepts:
             self.offers.take(offer_id)
-            operations = self._codec.launch_operations(launches)
-            async with asyncio.timeout(self.settings.call_timeout):
-                await self._mesos.accept([offer_id], operations, filters=filters)
-            self._metrics.launches.inc(len(launches))
+        gate = asyncio.Semaphore(max(1, self.settings.accept_concurrency))
+
+        async def accept(offer_id: str, launches: tuple[TaskLaunch, ...]) -> int:
+            async with gate:
+                operations = self._codec.launch_operations(launches)
+                async with asyncio.timeout(self.settings.call_timeout):
+                    await self._mesos.accept([offer_id], operations, filters=filters)
+            return len(launches)
+
+        outcomes = await asyncio.gather(
+            *(accept(offer_id, launches) for offer_id, launches in match.accepts),
+            return_exceptions=True,
+        )
+        self._metrics.launches.inc(sum(n for n in outcomes if isinstance(n, int)))
         for req in match.placed:
             self._launched[req.key] += 1
-        logger.info("launched %d instance(s) on %d offer(s)", len(match.placed), len(match.accepts))
+        logger.info(
+            "launched %d instance(s) on %d offer(s): placed in %.2fs, recorded in %.2fs, "
+            "accepted in %.2fs",
+            len(match.placed),
+            len(match.accepts),
+            placed - started,
+            recorded - placed,
+            self._clock.now() - recorded,
+        )
+        failed = [e for e in outcomes if isinstance(e, BaseException)]
+        for exc in failed:
+            if not isinstance(exc, DcosError | TimeoutError):
+                raise exc
+        if failed:  # the records stay; reconciliation reports those tasks unknown (Lost)
+            raise failed[0]
 
     async def _expire(self) -> None:
+        now, settings = self._clock.now(), self.settings
+        expired = self.offers.expired(now, settings.offer_hold_seconds)
         if self.queue:
-            declined = self.offers.expired(self._clock.now(), self.settings.offer_hold_seconds)
-            refuse = self.settings.refuse_seconds
-        else:
-            declined, refuse = self.offers.drain(), self.settings.idle_refuse_seconds
-        if declined:
-            async with asyncio.timeout(self.settings.call_timeout):
-                await self._mesos.decline(declined, filters=self._codec.filters(refuse))
+            batches = [(expired, settings.refuse_seconds)]
+        else:  # kept at hand, bounded; an expired one comes back at once
+            excess = self.offers.excess(settings.idle_offers)
+            batches = [(expired, 0.0), (excess, settings.idle_refuse_seconds)]
+        for declined, refuse in batches:
+            if declined:
+                async with asyncio.timeout(settings.call_timeout):
+                    await self._mesos.decline(declined, filters=self._codec.filters(refuse))
 
     async def _suppress_or_revive(self) -> None:
         now = self._clock.now()
         async with asyncio.timeout(self.settings.call_timeout):
             if not self.queue:
-                if not self._suppressed:
+                if not self._suppressed and self.settings.idle_offers <= 0:
                     await self._mesos.suppress()
                     self._suppressed = True
                 return

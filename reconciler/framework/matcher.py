@@ -1,6 +1,6 @@
 """One matching pass: queued launches placed on held offers, records put in memory.
 
-:class:`OfferMatcher` runs the placement pipeline (:func:`reconciler.placement.place`)
+:class:`OfferMatcher` runs the placement pipeline (:class:`reconciler.placement.Placer`)
 for every queued :class:`~reconciler.framework.queue.LaunchRequest` over the
 held offers, with the instances already placed (for constraints and spreading),
 host lifecycles and domain quotas as the snapshot. For every placement it
@@ -11,6 +11,16 @@ ACCEPTs (:class:`Match`: one per offer, with every launch placed on it). If
 the flush fails, :meth:`OfferMatcher.undo` forgets the records and queues the
 requests again, so nothing is launched that is not recorded.
 
+A pass costs about the queued requests, not the records: the held offers
+are converted once when they arrive (:class:`~reconciler.framework.offers.OfferPool`),
+and the instances already placed are read per app, only for the apps being
+placed, from the records' per-app index (:class:`PlacedByApp`). A long queue
+is placed in parts of ``chunk`` requests with the event loop let run in
+between (the leader's lease keepalive, etcd calls), which gives the same plan
+as one part (see :class:`~reconciler.placement.Placer`); a request cancelled
+meanwhile is left out, and so is an offer rescinded meanwhile (its requests
+stay queued).
+
 It also keeps each app's placement summary (why its last unplaced instance
 found no offer) on the queue and tells the records' listeners when it changes,
 so the App controller writes it into the status.
@@ -18,8 +28,9 @@ so the App controller writes it into the status.
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -35,14 +46,18 @@ from reconciler.placement import (
     Candidate,
     DomainUsage,
     PlacedInstance,
-    PlacementResult,
+    Placement,
+    Placer,
     Snapshot,
     Stack,
+    Unplaced,
     lifecycles_of,
-    place,
 )
 
-__all__ = ["Match", "OfferMatcher"]
+__all__ = ["Match", "OfferMatcher", "PlacedByApp"]
+
+CHUNK = 256
+"""Requests placed between two turns of the event loop."""
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +66,42 @@ logger = logging.getLogger(__name__)
 class Match:
     accepts: tuple[tuple[str, tuple[TaskLaunch, ...]], ...]  # (offer id, its launches)
     placed: tuple[LaunchRequest, ...]
+
+
+class PlacedByApp(Mapping[AppKey, tuple[PlacedInstance, ...]]):
+    """The active, placed instances of each app, read from the records when first asked.
+
+    Placement asks only for the apps it places, so a pass never walks every
+    record; an app's answer is kept for the pass, so the snapshot does not
+    change while placing.
+    """
+
+    def __init__(
+        self, records: InstanceRecords, attributes: Mapping[str, Mapping[str, str]]
+    ) -> None:
+        self._records = records
+        self._attributes = attributes
+        self._seen: dict[AppKey, tuple[PlacedInstance, ...]] = {}
+
+    def __getitem__(self, key: AppKey) -> tuple[PlacedInstance, ...]:
+        found = self._seen.get(key)
+        if found is None:
+            found = self._seen[key] = tuple(
+                PlacedInstance(
+                    inst.hostname, self._attributes.get(inst.hostname, {"hostname": inst.hostname})
+                )
+                for inst in self._records.of_app(key.domain, key.name)
+                if inst.is_active and inst.hostname
+            )
+        if not found:
+            raise KeyError(key)
+        return found
+
+    def __iter__(self) -> Iterator[AppKey]:
+        return (AppKey(*key) for key in self._records.apps() if AppKey(*key) in self)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
 
 
 class OfferMatcher:
@@ -73,27 +124,48 @@ class OfferMatcher:
         self._stack = stack
         self._wall = wall
 
-    def match(self, seed: str) -> Match | None:
+    async def match(self, seed: str, *, chunk: int = CHUNK) -> Match | None:
         """Place what is queued on what is held; None when nothing was placed."""
         requests = self._queue.requests()
         if not requests or not len(self._offers):
             return None
-        result = place(
-            [self._candidate(r) for r in requests], self._snapshot(), stack=self._stack, seed=seed
-        )
-        self._record_summaries(requests, result)
+        placer = Placer(self._snapshot(), stack=self._stack, seed=seed)
+        placements: list[Placement] = []
+        unplaced: list[Unplaced] = []
+        for start in range(0, len(requests), chunk):
+            if start:
+                await asyncio.sleep(0)  # let the loop run (lease keepalive, etcd calls)
+            part = [
+                r for r in requests[start : start + chunk] if r.instance.instance_id in self._queue
+            ]
+            result = placer.place(self._candidate(r) for r in part)
+            placements.extend(result.placements)
+            unplaced.extend(result.unplaced)
+        self._record_summaries(requests, unplaced)
+        return self._take(placements)
+
+    def _take(self, placements: list[Placement]) -> Match | None:
+        """Records (in memory) and launches of the placements still valid, grouped by offer."""
         accepts: list[tuple[str, tuple[TaskLaunch, ...]]] = []
         placed: list[LaunchRequest] = []
         now = self._wall()
-        for offer_id, placements in result.by_offer().items():
+        by_offer: dict[str, list[Placement]] = {}
+        for placement in placements:
+            by_offer.setdefault(placement.offer_id, []).append(placement)
+        for offer_id, group in by_offer.items():
+            if offer_id not in self._offers:
+                continue  # rescinded while placing: the requests stay queued
             launches = []
-            for placement in placements:
-                req = self._queue.take(placement.candidate.instance_id)
+            for placement in group:
+                req = self._queue.take_if_queued(placement.candidate.instance_id)
+                if req is None:
+                    continue  # cancelled while placing
                 where = {"agent_id": placement.agent_id, "hostname": placement.hostname}
                 self._records.put(req.instance.model_copy(update={**where, "launched_at": now}))
                 placed.append(req)
                 launches.append(task_launch(req, placement))
-            accepts.append((offer_id, tuple(launches)))
+            if launches:
+                accepts.append((offer_id, tuple(launches)))
         return Match(tuple(accepts), tuple(placed)) if accepts else None
 
     def undo(self, match: Match) -> None:
@@ -112,23 +184,17 @@ class OfferMatcher:
         )
 
     def _snapshot(self) -> Snapshot:
-        placed: dict[AppKey, list[PlacedInstance]] = {}
-        for inst in self._records.all():
-            if inst.is_active and inst.hostname:
-                attributes = self._offers.attributes.get(inst.hostname, {"hostname": inst.hostname})
-                key = AppKey(inst.domain, inst.app)
-                placed.setdefault(key, []).append(PlacedInstance(inst.hostname, attributes))
         return Snapshot(
             offers=self._offers.agent_offers(),
             lifecycles=lifecycles_of(self._hosts()),
-            instances={key: tuple(v) for key, v in placed.items()},
+            instances=PlacedByApp(self._records, self._offers.attributes),
             domains={d.metadata.name: DomainUsage.of(d) for d in self._domains()},
         )
 
-    def _record_summaries(self, requests: list[LaunchRequest], result: PlacementResult) -> None:
-        unplaced = {u.candidate.app: u.metrics.summary() for u in result.unplaced}
+    def _record_summaries(self, requests: list[LaunchRequest], unplaced: list[Unplaced]) -> None:
+        why = {u.candidate.app: u.metrics.summary() for u in unplaced}
         for key in {r.key for r in requests}:
-            summary = unplaced.get(key)
+            summary = why.get(key) if self._queue.pending(key) else None  # cancelled meanwhile
             if summary != self._queue.summary(key):
                 self._queue.record_summary(key, summary)
                 self._records.notify(key.domain, key.name)

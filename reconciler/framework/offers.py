@@ -2,15 +2,17 @@
 
 Offers arrive in OFFERS events and are held in an :class:`OfferPool` until the
 matcher uses them (one ACCEPT each) or they expire: an offer that placed
-nothing is held for ``offer_hold_seconds`` (launches may arrive meanwhile)
-and then declined. A RESCIND removes it; a new subscription clears the pool
-(offers of the old stream are void).
+nothing is held for ``offer_hold_seconds`` (launches may arrive meanwhile),
+whether launches are queued or not, and then declined. A RESCIND removes it;
+a new subscription clears the pool (offers of the old stream are void).
 
-:meth:`OfferPool.agent_offers` converts the held offers into placement's
+Each offer is converted once, when it arrives, into placement's
 :class:`~reconciler.placement.AgentOffer` values, one per role part
-(reserved and unreserved), following :meth:`AgentOffer.from_values`. The
-pool also remembers each agent's attributes by hostname, so instances
-already running count towards constraints and spreading.
+(reserved and unreserved), following :meth:`AgentOffer.from_values`;
+:meth:`OfferPool.agent_offers` only concatenates them, so a matching pass
+does not convert every held offer again. The pool also remembers each
+agent's attributes by hostname, so instances already running count towards
+constraints and spreading.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ logger = logging.getLogger(__name__)
 class HeldOffer:
     view: OfferView
     received: float  # clock time it arrived
+    parts: tuple[AgentOffer, ...]  # the view as placement input, converted once
 
 
 def _amounts(part: OfferAmounts) -> Amounts:
@@ -47,9 +50,12 @@ class OfferPool:
 
     def add(self, offers: Iterable[OfferView], now: float) -> None:
         for view in offers:
-            self._held[view.offer_id] = HeldOffer(view, now)
+            self._held[view.offer_id] = HeldOffer(view, now, _agent_offers(view))
             text = {k: str(v) for k, v in view.attributes.items()}
             self.attributes[view.hostname] = {**text, "hostname": view.hostname}
+
+    def __contains__(self, offer_id: object) -> bool:
+        return offer_id in self._held
 
     def rescind(self, offer_id: str) -> None:
         self._held.pop(offer_id, None)
@@ -65,6 +71,13 @@ class OfferPool:
             del self._held[oid]
         return out
 
+    def excess(self, keep: int) -> list[str]:
+        """Remove and return the oldest offers beyond the newest ``keep``."""
+        out = list(self._held)[: max(0, len(self._held) - keep)]
+        for oid in out:
+            del self._held[oid]
+        return out
+
     def drain(self) -> list[str]:
         """Remove and return every held offer."""
         out = list(self._held)
@@ -73,18 +86,16 @@ class OfferPool:
 
     def agent_offers(self) -> tuple[AgentOffer, ...]:
         """The held offers as placement input (see the module docstring)."""
-        out: list[AgentOffer] = []
-        for held in self._held.values():
-            view = held.view
-            out.extend(
-                AgentOffer.from_values(
-                    offer_id=view.offer_id,
-                    agent_id=view.agent_id,
-                    hostname=view.hostname,
-                    role=view.role,
-                    attributes=view.attributes,
-                    reserved=_amounts(view.reserved),
-                    unreserved=_amounts(view.unreserved),
-                )
-            )
-        return tuple(out)
+        return tuple(part for held in self._held.values() for part in held.parts)
+
+
+def _agent_offers(view: OfferView) -> tuple[AgentOffer, ...]:
+    return AgentOffer.from_values(
+        offer_id=view.offer_id,
+        agent_id=view.agent_id,
+        hostname=view.hostname,
+        role=view.role,
+        attributes=view.attributes,
+        reserved=_amounts(view.reserved),
+        unreserved=_amounts(view.unreserved),
+    )

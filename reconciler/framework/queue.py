@@ -60,6 +60,9 @@ class LaunchQueue:
     def __len__(self) -> int:
         return len(self._entries)
 
+    def __contains__(self, instance_id: object) -> bool:
+        return instance_id in self._entries
+
     def request(
         self, *, app: App, domain: Domain, spec: AppSpec, instances: Sequence[Instance]
     ) -> None:
@@ -96,6 +99,10 @@ class LaunchQueue:
         req = self._entries.pop(instance_id)
         self._unindex(req)
         return req
+
+    def take_if_queued(self, instance_id: str) -> LaunchRequest | None:
+        """:meth:`take`, or None when the instance is no longer queued."""
+        return self.take(instance_id) if instance_id in self._entries else None
 
     def requests(self) -> list[LaunchRequest]:
         return list(self._entries.values())

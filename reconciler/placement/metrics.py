@@ -39,6 +39,11 @@ class PlacementMetrics:
         """Record that ``agent`` cannot take the candidate, and why."""
         self.filtered[reason] = self.filtered.get(reason, 0) + 1
 
+    def filter_many(self, reason: str, count: int) -> None:
+        """Record that ``count`` agents cannot take the candidate for the same reason."""
+        if count:
+            self.filtered[reason] = self.filtered.get(reason, 0) + count
+
     def score(self, scores: dict[str, float], final: float) -> None:
         """Record the chosen agent's per-scorer scores and final score."""
         self.scores = dict(scores)

@@ -28,6 +28,7 @@ dictionary lookups (:class:`~reconciler.placement.state.ValueCounts`).
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import math
 import random
@@ -48,13 +49,14 @@ from reconciler.placement.checkers import (
 )
 from reconciler.placement.metrics import PlacementMetrics
 from reconciler.placement.scorers import AntiAffinityScorer, BinPackScorer, Scorer, SpreadScorer
-from reconciler.placement.snapshot import AgentOffer, Candidate, Snapshot
+from reconciler.placement.snapshot import SHARED_ROLE, AgentOffer, Candidate, Snapshot
 from reconciler.placement.state import PlanState
 
 __all__ = [
     "Limit",
     "Placement",
     "PlacementResult",
+    "Placer",
     "Stack",
     "Unplaced",
     "build_default_stack",
@@ -103,17 +105,50 @@ class Stack:
         deferred: list[AgentOffer] | None = (
             [] if candidate.borrow is BorrowPolicy.WHEN_EXHAUSTED else None
         )
-        best = self._scan(candidate, state, agents, metrics, limit, deferred)
+        best, _ = self._scan(candidate, state, agents, metrics, limit, deferred)
         if deferred and best is None:
             state.borrowing = True
             try:
-                best = self._scan(candidate, state, deferred, metrics, limit, None)
+                best, _ = self._scan(candidate, state, deferred, metrics, limit, None)
             finally:
                 state.borrowing = False
         elif deferred:
             for agent in deferred:
                 metrics.agents_evaluated += 1
                 metrics.filter(agent, "shared pool: own offers first")
+        return best
+
+    def select_split(
+        self,
+        candidate: Candidate,
+        state: PlanState,
+        split: RoleSplit,
+        start: int,
+        metrics: PlacementMetrics,
+        limit: int | None,
+    ) -> AgentOffer | None:
+        """:meth:`select` for a ``WhenExhausted`` candidate over offers split by pool.
+
+        The same choice and metrics as :meth:`select` over the offers rotated by
+        ``start``, without walking the shared pool while an own offer fits:
+        the shared offers it would have held back are only counted.
+        """
+        own = split.own.rotated(start)
+        best, stop = self._scan(candidate, state, own, metrics, limit, None)
+        if best is None and split.shared.agents:
+            state.borrowing = True
+            try:
+                best, _ = self._scan(
+                    candidate, state, split.shared.rotated(start), metrics, limit, None
+                )
+            finally:
+                state.borrowing = False
+        elif split.shared.agents:
+            # The shared offers visited before the own scan stopped were held back.
+            end = split.own.position(stop - 1, start) if stop is not None else split.size
+            held_back = split.shared.count_before(end, start)
+            metrics.agents_evaluated += held_back
+            metrics.filter_many("shared pool: own offers first", held_back)
         return best
 
     def _scan(
@@ -124,11 +159,14 @@ class Stack:
         metrics: PlacementMetrics,
         limit: int | None,
         deferred: list[AgentOffer] | None,
-    ) -> AgentOffer | None:
+    ) -> tuple[AgentOffer | None, int | None]:
+        """The best agent, and how many agents were visited when ``limit`` stopped the
+        scan (None: every agent was visited)."""
         best: AgentOffer | None = None
         best_final, feasible = -1.0, 0
         best_scores: tuple[float, ...] = ()
-        for agent in agents:
+        stopped: int | None = None
+        for visited, agent in enumerate(agents, 1):
             if deferred is not None and is_shared_pool(agent, candidate):
                 deferred.append(agent)
                 continue
@@ -147,11 +185,64 @@ class Stack:
                 best, best_final, best_scores = agent, final, scores
             feasible += 1
             if limit is not None and feasible >= limit:
+                stopped = visited
                 break
         if best is not None:
             names = (scorer.name for scorer in self.scorers)
             metrics.score(dict(zip(names, best_scores, strict=True)), best_final)
-        return best
+        return best, stopped
+
+
+@dataclass(frozen=True)
+class _Part:
+    """Some of a plan's offers, in visiting order, with their places in the whole order."""
+
+    agents: tuple[AgentOffer, ...]
+    places: tuple[int, ...]  # ascending: agents[i] is order[places[i]]
+    size: int  # offers in the whole order
+
+    def rotated(self, start: int) -> list[AgentOffer]:
+        """The agents as a visit of the whole order from ``start`` meets them."""
+        cut = bisect.bisect_left(self.places, start)
+        return [*self.agents[cut:], *self.agents[:cut]]
+
+    def position(self, index: int, start: int) -> int:
+        """Where the ``index``-th agent of :meth:`rotated` comes in that visit."""
+        cut = bisect.bisect_left(self.places, start)
+        place = self.places[(cut + index) % len(self.places)]
+        return place - start if place >= start else place - start + self.size
+
+    def count_before(self, end: int, start: int) -> int:
+        """Agents of this part among the first ``end`` of the visit from ``start``."""
+        stop, size = start + end, self.size
+        if stop <= size:
+            return bisect.bisect_left(self.places, stop) - bisect.bisect_left(self.places, start)
+        return (len(self.places) - bisect.bisect_left(self.places, start)) + bisect.bisect_left(
+            self.places, stop - size
+        )
+
+
+@dataclass(frozen=True)
+class RoleSplit:
+    """A plan's offers split for the candidates of one role: its own, and the shared pool."""
+
+    own: _Part
+    shared: _Part
+    size: int
+
+    @classmethod
+    def of(cls, order: Sequence[AgentOffer], role: str) -> RoleSplit:
+        own: list[tuple[int, AgentOffer]] = []
+        shared: list[tuple[int, AgentOffer]] = []
+        for place, agent in enumerate(order):
+            pooled = not agent.reserved and agent.role in (role, SHARED_ROLE)
+            (shared if pooled else own).append((place, agent))
+        size = len(order)
+        return cls(_part(own, size), _part(shared, size), size)
+
+
+def _part(items: list[tuple[int, AgentOffer]], size: int) -> _Part:
+    return _Part(tuple(a for _, a in items), tuple(p for p, _ in items), size)
 
 
 def build_default_stack(
@@ -217,6 +308,64 @@ class PlacementResult:
         return grouped
 
 
+class Placer:
+    """One plan placed in parts: ``Placer(snapshot, ...).place(part)`` for each part.
+
+    Every part sees what the earlier parts took (one :class:`PlanState`), and a
+    candidate's agent order depends only on the seed and its request id, so
+    placing the candidates in several parts gives the same plan as placing
+    them at once. The framework places a long queue in parts and lets the
+    event loop run in between.
+    """
+
+    def __init__(self, snapshot: Snapshot, *, stack: Stack, seed: str) -> None:
+        self._stack = stack
+        self._seed = seed
+        self._state = PlanState(snapshot)
+        self._order = list(snapshot.offers)
+        random.Random(seed_from(seed)).shuffle(self._order)
+        self._limit = stack.limit_for(len(self._order))
+        self._splits: dict[str, RoleSplit] = {}  # by candidate role, built on first use
+
+    def place(self, candidates: Iterable[Candidate]) -> PlacementResult:
+        """Place ``candidates`` in order, after everything placed before."""
+        order, state = self._order, self._state
+        placements: list[Placement] = []
+        unplaced: list[Unplaced] = []
+        for candidate in candidates:
+            metrics = PlacementMetrics()
+            start = random.Random(seed_from(self._seed, candidate.request_id)).randrange(
+                len(order) or 1
+            )
+            if candidate.borrow is BorrowPolicy.WHEN_EXHAUSTED:
+                split = self._splits.get(candidate.role)
+                if split is None:
+                    split = self._splits[candidate.role] = RoleSplit.of(order, candidate.role)
+                agent = self._stack.select_split(
+                    candidate, state, split, start, metrics, self._limit
+                )
+            else:
+                visit = order[start:] + order[:start]
+                agent = self._stack.select(candidate, state, visit, metrics, self._limit)
+            if agent is None:
+                unplaced.append(Unplaced(candidate, metrics))
+                continue
+            ports = state.commit(agent, candidate)
+            placements.append(
+                Placement(
+                    candidate=candidate,
+                    offer_id=agent.offer_id,
+                    agent_id=agent.agent_id,
+                    hostname=agent.hostname,
+                    role=agent.role,
+                    reserved=agent.reserved,
+                    ports=ports,
+                    metrics=metrics,
+                )
+            )
+        return PlacementResult(tuple(placements), tuple(unplaced))
+
+
 def place(
     candidates: Iterable[Candidate], snapshot: Snapshot, *, stack: Stack, seed: str
 ) -> PlacementResult:
@@ -225,31 +374,4 @@ def place(
     ``seed`` names the request (e.g. the reconcile id or "domain/app@version");
     the same inputs and seed give the same plan.
     """
-    state = PlanState(snapshot)
-    order = list(snapshot.offers)
-    random.Random(seed_from(seed)).shuffle(order)
-    limit = stack.limit_for(len(order))
-    placements: list[Placement] = []
-    unplaced: list[Unplaced] = []
-    for candidate in candidates:
-        metrics = PlacementMetrics()
-        start = random.Random(seed_from(seed, candidate.request_id)).randrange(len(order) or 1)
-        visit = order[start:] + order[:start]
-        agent = stack.select(candidate, state, visit, metrics, limit)
-        if agent is None:
-            unplaced.append(Unplaced(candidate, metrics))
-            continue
-        ports = state.commit(agent, candidate)
-        placements.append(
-            Placement(
-                candidate=candidate,
-                offer_id=agent.offer_id,
-                agent_id=agent.agent_id,
-                hostname=agent.hostname,
-                role=agent.role,
-                reserved=agent.reserved,
-                ports=ports,
-                metrics=metrics,
-            )
-        )
-    return PlacementResult(tuple(placements), tuple(unplaced))
+    return Placer(snapshot, stack=stack, seed=seed).place(candidates)

@@ -12,7 +12,7 @@ import pytest
 from adapters.etcd import EtcdSettings, EtcdStore, open_store
 from crds.errors import Unavailable
 from reconciler.apps import Instance, InstanceState, RolloutState
-from reconciler.apps.records import InstanceRecords
+from reconciler.apps.records import FLUSH_PART, InstanceRecords
 
 T0 = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
 
@@ -225,3 +225,41 @@ def test_of_app_reads_only_the_apps_records_among_ten_thousand() -> None:
     assert [i.instance_id for i in got] == [
         inst(n, app="app7").instance_id for n in range(7, 10_000, 1000)
     ]
+
+
+async def test_a_large_flush_is_written_in_parts_and_all_of_it_lands(store: EtcdStore) -> None:
+    records = InstanceRecords(store)
+    await records.load()
+    for n in range(FLUSH_PART * 3 + 5):
+        records.put(inst(n))
+    await records.flush()
+    assert not records.dirty and records.flushes == 1
+    assert len(await store.list_raw("instances/")) == FLUSH_PART * 3 + 5
+    records.remove(i.instance_id for i in records.all()[: FLUSH_PART + 1])
+    records.put(inst(0).model_copy(update={"state": InstanceState.RUNNING}))
+    await records.flush()
+    stored = await store.list_raw("instances/")
+    assert len(stored) == FLUSH_PART * 2 + 5  # inst(0) was removed, then put again
+    assert sorted(p for p, _ in stored) == sorted(
+        f"instances/{i.domain}/{i.app}/{i.instance_id}" for i in records.all()
+    )
+
+
+async def test_a_loaded_term_reads_rollout_states_from_memory(store: EtcdStore) -> None:
+    state = RolloutState(revision=2, target_version="0123abcd0123abcd")
+    await InstanceRecords(store).save_rollout("shop", "web", state)
+    reads: list[str] = []
+
+    class Counting(_MemoryStore):
+        async def get_raw(self, path: str) -> bytes | None:
+            reads.append(path)
+            return await store.get_raw(path)
+
+        async def list_raw(self, prefix: str) -> list[tuple[str, bytes]]:
+            return await store.list_raw(prefix)
+
+    records = InstanceRecords(Counting())
+    await records.load()
+    assert await records.rollout("shop", "web") == state
+    assert await records.rollout("shop", "new") is None
+    assert reads == []

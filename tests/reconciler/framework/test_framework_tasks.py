@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from adapters.mesos import (
@@ -176,7 +177,12 @@ def test_offer_view_splits_reserved_and_unreserved_parts_for_placement() -> None
     assert (reserved.reserved, reserved.cpus) == (True, 2.0)
     assert (shared.reserved, shared.cpus, shared.port_count) == (False, 6.0, 10)
     assert shared.attributes["rack"] == "r2" and shared.attributes["cores"] == "4"
+    assert pool.agent_offers() == (reserved, shared)  # converted once, on arrival
+    assert "o1" in pool and pool.excess(keep=1) == []
     assert pool.expired(now=1.0, hold=5.0) == [] and pool.expired(now=5.0, hold=5.0) == ["o1"]
+    pool.add([view], now=6.0)
+    pool.add([replace(view, offer_id="o2")], now=7.0)
+    assert pool.excess(keep=1) == ["o1"] and len(pool) == 1 and "o2" in pool
 
 
 def test_framework_info_is_multi_role_with_checkpointing() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from collections import Counter
 from typing import Any
 
@@ -18,11 +19,15 @@ from reconciler.placement import (
     Candidate,
     DomainUsage,
     PlacedInstance,
+    PlacementMetrics,
     PlacementResult,
+    Placer,
     Snapshot,
     build_default_stack,
     place,
+    seed_from,
 )
+from reconciler.placement.state import PlanState
 
 APP = AppKey("checkout", "cart")
 EVERY = build_default_stack(limit=None)
@@ -228,3 +233,53 @@ def test_place_leaves_the_snapshot_untouched() -> None:
     again = place(candidates(2), snapshot, stack=EVERY, seed="s")
     assert snapshot.offers[0].cpus == 2
     assert hosts(first) == hosts(again) == ["h1", "h1"]
+
+
+def _reference(wanted: list[Candidate], snapshot: Snapshot, seed: str) -> list[Any]:
+    """The plan of :meth:`Stack.select` over each candidate's whole rotated visit."""
+    stack = build_default_stack()
+    state = PlanState(snapshot)
+    order = list(snapshot.offers)
+    random.Random(seed_from(seed)).shuffle(order)
+    out: list[Any] = []
+    for cand in wanted:
+        metrics = PlacementMetrics()
+        start = random.Random(seed_from(seed, cand.request_id)).randrange(len(order))
+        visit = order[start:] + order[:start]
+        agent = stack.select(cand, state, visit, metrics, stack.limit_for(len(order)))
+        if agent is not None:
+            state.commit(agent, cand)
+        out.append((agent and agent.offer_id, metrics.filtered, metrics.agents_evaluated))
+    return out
+
+
+@pytest.mark.parametrize("seed", ["a", "b", "c"])
+def test_borrowers_skip_the_shared_pool_walk_but_choose_and_count_the_same(seed: str) -> None:
+    mixed = [
+        offer(f"h{n:02d}", rack=f"r{n % 3}", cpus=2, reserved=n % 3 == 0, role="checkout")
+        if n % 4
+        else offer(f"h{n:02d}", rack=f"r{n % 3}", cpus=2, reserved=False, role="*")
+        for n in range(40)
+    ]
+    wanted = candidates(70, borrow=BorrowPolicy.WHEN_EXHAUSTED, cpus=0.5)
+    snapshot = Snapshot(offers=tuple(mixed))
+    result = place(wanted, snapshot, stack=build_default_stack(), seed=seed)
+    got = {p.candidate.instance_id: p for p in result.placements}
+    for cand, (offer_id, filtered, evaluated) in zip(
+        wanted, _reference(wanted, snapshot, seed), strict=True
+    ):
+        placed = got.get(cand.instance_id)
+        assert (placed and placed.offer_id) == offer_id
+        if placed is not None:
+            assert placed.metrics.filtered == filtered
+            assert placed.metrics.agents_evaluated == evaluated
+
+
+def test_a_plan_placed_in_parts_is_the_plan_placed_at_once() -> None:
+    offers = tuple(offer(f"h{n:02d}", rack=f"r{n % 4}", cpus=3) for n in range(30))
+    wanted = candidates(60)
+    snapshot = Snapshot(offers=offers)
+    whole = place(wanted, snapshot, stack=build_default_stack(), seed="p")
+    placer = Placer(snapshot, stack=build_default_stack(), seed="p")
+    parts = [placer.place(wanted[i : i + 7]) for i in range(0, len(wanted), 7)]
+    assert [h for part in parts for h in hosts(part)] == hosts(whole)
