@@ -13,8 +13,13 @@ Task construction (:func:`build_task_info`), Marathon-style:
 * ``cpus``/``mem``/``disk`` scalars and the chosen ``ports`` as ranges, each
   with ``allocation_info.role``; taken from the role's static reservation
   when the placement chose the reserved part of the offer;
-* ``command``: the spec's command as the entrypoint (``shell: false``) with
-  its args, and the environment (``TZ`` already merged in by the caller);
+* ``command``: the spec's command replaces the image's entrypoint: its first
+  word is the docker parameter ``entrypoint`` (``docker run --entrypoint``),
+  the rest and the spec's args are the ``arguments`` of a CommandInfo with
+  ``shell: false`` and no ``value`` (a value would replace the image's
+  default command, not its entrypoint); without a command, the args alone
+  replace the default command. The environment (``TZ`` already merged in by
+  the caller) goes with it;
 * ``container``: DOCKER with the image; with an IP, a USER network named
   after the pool carrying the static address, else BRIDGE with port
   mappings from the offer's ports; host volumes (per-container-IP paths);
@@ -40,6 +45,7 @@ from adapters.mesos.model_common import (
     FrameworkInfo,
     Label,
     Labels,
+    Parameter,
     Range,
     Ranges,
     ReservationInfo,
@@ -201,12 +207,7 @@ def build_task_info(launch: TaskLaunch) -> TaskInfo:
     )
     command = list(launch.command or ())
     args = list(launch.args or ())
-    cmd = CommandInfo(
-        shell=False,
-        value=command[0] if command else None,
-        arguments=command[1:] + args if command else args,
-        environment=env,
-    )
+    cmd = CommandInfo(shell=False, arguments=command[1:] + args, environment=env)
     labels = Labels(labels=[Label(key=k, value=v) for k, v in sorted(launch.labels.items())])
     return TaskInfo(
         name=launch.name,
@@ -237,6 +238,7 @@ def _resources(launch: TaskLaunch) -> list[Resource]:
 
 def _container(launch: TaskLaunch) -> ContainerInfo:
     ip = launch.ip
+    parameters = [Parameter(key="entrypoint", value=launch.command[0])] if launch.command else []
     volumes = [
         Volume(
             mode=VolumeMode.RO if str(v.mode) == "RO" else VolumeMode.RW,
@@ -247,7 +249,7 @@ def _container(launch: TaskLaunch) -> ContainerInfo:
     ]
     if ip is not None:
         network = NetworkInfo(ip_addresses=[IPAddress(ip_address=ip)], name=launch.network)
-        docker = DockerInfo(image=launch.image, network=DockerNetwork.USER)
+        docker = DockerInfo(image=launch.image, network=DockerNetwork.USER, parameters=parameters)
         networks = [network]
     else:
         mappings = [
@@ -255,7 +257,10 @@ def _container(launch: TaskLaunch) -> ContainerInfo:
             for host, port in zip(launch.host_ports, launch.container_ports, strict=False)
         ]
         docker = DockerInfo(
-            image=launch.image, network=DockerNetwork.BRIDGE, port_mappings=mappings
+            image=launch.image,
+            network=DockerNetwork.BRIDGE,
+            port_mappings=mappings,
+            parameters=parameters,
         )
         networks = []
     return ContainerInfo(

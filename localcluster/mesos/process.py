@@ -6,7 +6,10 @@ and ``stderr`` files), an environment (the CommandInfo's variables over
 ``MESOS_*``, ``HOST``, ``PORT``, ``PORT0..n`` and ``PORTS`` from the offer's
 ports) and its own session, so the whole process group is signalled. A shell
 command (``shell`` unset or true) runs under ``/bin/sh -c``; otherwise
-``value`` is the program and ``arguments`` its argv.
+``value`` is the program and ``arguments`` its argv. A DOCKER task's image is
+not run: its command runs on the host, with the docker parameter
+``entrypoint`` (how an App's ``command`` arrives) as the program and the
+``arguments`` after it, as ``docker run --entrypoint`` would.
 
 One watcher task per run owns the terminal report: exit 0 is TASK_FINISHED,
 anything else TASK_FAILED ("exited with code N"), and a run that ``kill``
@@ -32,7 +35,7 @@ import signal
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from adapters.mesos import CommandInfo, TaskState, TaskStatusReason
+from adapters.mesos import CommandInfo, ContainerInfo, TaskState, TaskStatusReason
 from localcluster.mesos.containerizer import Launch, Report, StatusReport
 from localcluster.mesos.health import HEALTH_REASON, send_report, start_health_watch
 
@@ -64,6 +67,13 @@ def command_argv(command: CommandInfo) -> list[str]:
     if command.value:
         return [command.value]
     raise ValueError("a command needs a value or arguments")
+
+
+def _entrypoint(container: ContainerInfo | None) -> str | None:
+    """The ``entrypoint`` docker parameter of a DOCKER task, if any."""
+    if container is None or container.docker is None:
+        return None
+    return next((p.value for p in container.docker.parameters if p.key == "entrypoint"), None)
 
 
 def task_environment(launch: Launch) -> dict[str, str]:
@@ -161,8 +171,13 @@ class ProcessContainerizer:
         command = run.launch.task.command
         if command is None:
             raise ValueError("the task has no command (executors are not supported)")
-        argv = command_argv(command)
-        program = command.value if command.shell is False and command.value else argv[0]
+        entrypoint = _entrypoint(run.launch.task.container)
+        if entrypoint is not None and command.shell is False and not command.value:
+            argv = [entrypoint, *command.arguments]
+            program = entrypoint
+        else:
+            argv = command_argv(command)
+            program = command.value if command.shell is False and command.value else argv[0]
         await asyncio.to_thread(run.sandbox.mkdir, parents=True, exist_ok=True)
         env = {**(os.environ if self.inherit_env else {}), **task_environment(run.launch)}
         env["MESOS_SANDBOX"] = str(run.sandbox)

@@ -11,10 +11,14 @@ import pytest
 from adapters.mesos import (
     AgentID,
     CommandInfo,
+    ContainerInfo,
+    ContainerType,
+    DockerInfo,
     Environment,
     EnvironmentVariable,
     HealthCheck,
     HealthCheckType,
+    Parameter,
     TaskID,
     TaskInfo,
     TaskState,
@@ -26,7 +30,13 @@ from localcluster.mesos.process import ProcessContainerizer
 AGENT = "agent-1"
 
 
-def launch_of(command: CommandInfo, *, ports=(), health: HealthCheck | None = None) -> Launch:
+def launch_of(
+    command: CommandInfo,
+    *,
+    ports=(),
+    health: HealthCheck | None = None,
+    container: ContainerInfo | None = None,
+) -> Launch:
     task_id = f"task-{uuid.uuid4().hex[:8]}"
     task = TaskInfo(
         name="t",
@@ -34,6 +44,7 @@ def launch_of(command: CommandInfo, *, ports=(), health: HealthCheck | None = No
         agent_id=AgentID(value=AGENT),
         command=command,
         health_check=health,
+        container=container,
     )
     return Launch(task=task, agent_id=AGENT, hostname="h1", framework_id="fw-1", ports=ports)
 
@@ -151,6 +162,20 @@ async def test_stderr_goes_to_the_sandbox(containerizer, reports, tmp_path):
     await reports.wait_state(launch.task.task_id.value, TaskState.TASK_FAILED)
 
     assert (sandbox(tmp_path, launch) / "stderr").read_text() == "oops\n"
+
+
+async def test_a_docker_entrypoint_parameter_is_the_program(containerizer, reports, tmp_path):
+    docker = DockerInfo(
+        image="shop/cart:1", parameters=[Parameter(key="entrypoint", value="/bin/sh")]
+    )
+    container = ContainerInfo(type=ContainerType.DOCKER, docker=docker)
+    command = CommandInfo(shell=False, arguments=["-c", "echo from-entrypoint > out"])
+    launch = launch_of(command, container=container)
+
+    await containerizer.launch(launch, reports)
+    await reports.wait_state(launch.task.task_id.value, TaskState.TASK_FINISHED)
+
+    assert (sandbox(tmp_path, launch) / "out").read_text() == "from-entrypoint\n"
 
 
 async def test_a_missing_program_fails_the_launch(containerizer, reports):

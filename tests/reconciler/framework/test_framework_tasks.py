@@ -102,8 +102,12 @@ def test_task_info_on_bridge_network_maps_offer_ports() -> None:
         (31005, 31005)
     ]
     assert info.command is not None and info.command.shell is False
-    assert info.command.value == "/bin/cart"
+    # the command replaces the image's entrypoint (a value would replace only its CMD)
+    assert info.command.value is None
     assert info.command.arguments == ["--serve", "--port=8080"]
+    assert info.container is not None and info.container.docker is not None
+    params = {p.key: p.value for p in info.container.docker.parameters}
+    assert params == {"entrypoint": "/bin/cart"}
     env = {v.name: v.value for v in info.command.environment.variables}  # type: ignore[union-attr]
     assert env == {"TZ": "Asia/Shanghai", "MODE": "prod"}
     assert info.container is not None and info.container.docker is not None
