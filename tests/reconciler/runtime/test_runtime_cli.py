@@ -167,3 +167,33 @@ def test_metrics_address_in_use_is_one_line_and_exit_1(etcd_endpoint: str) -> No
     lines = done.stderr.strip().splitlines()
     assert lines[-1].startswith("dcos-controller: error:") and str(port) in lines[-1]
     assert "Traceback" not in done.stderr
+
+
+def test_run_takes_its_settings_from_a_config_file(
+    etcd_endpoint: str, processes: list[subprocess.Popen[str]], tmp_path: Path
+) -> None:
+    """The example of docs/controller.md, with this test's etcd, prefix and port."""
+    port = free_port()
+    config = tmp_path / "controller.yaml"
+    config.write_text(
+        f"etcd: [{etcd_endpoint}]\n"
+        f"prefix: /test-{uuid.uuid4().hex[:12]}\n"
+        f"metrics-addr: 127.0.0.1:{port}\n"
+        "id: from-file\n"
+        "lease-ttl: 2\n"
+        "timeout: 5\n"
+        "log-level: info\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("DCOS_ETCD", "DCOS_MESOS")}
+    proc = subprocess.Popen(
+        [str(BIN), "run"],
+        env={**env, "DCOS_CONTROLLER_CONFIG": str(config)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    processes.append(proc)
+    detail = _wait_health(port, leader=True, proc=proc)
+    assert detail["identity"] == "from-file"
+    code, err, _ = _terminate(proc)
+    assert code == 0, err
