@@ -11,7 +11,7 @@ A level-based reconcile per App (the request never carries the event)::
            writes each record and only then sends the LAUNCH
         -> expunge ended records
         -> status (compute_status + placement summary), only when it changed
-        -> events; requeue after plan.requeue_after
+        -> events (emitted: written in the background); requeue after plan.requeue_after
 
 Instance records change under the framework (status updates); every change
 queues the App again through the records' listener, so the controller never
@@ -39,6 +39,7 @@ from datetime import UTC, datetime
 from adapters.protocols import MesosCodec, MesosScheduler, ObjectKey, RawStore, Store
 from crds.app import App
 from crds.domain import Domain
+from crds.events import EventKind
 from crds.host import Host
 from crds.meta import Resource
 from reconciler.apps import (
@@ -63,6 +64,7 @@ from reconciler.runtime import (
     Recorder,
     Request,
     Result,
+    spec_or_metadata_changed,
 )
 from reconciler.runtime.informer import Enqueue
 
@@ -131,7 +133,7 @@ class AppReconciler:
         if deleting:
             return await self._finish_deletion(app, key)
         await self._write_status(app, key, p, now, domain)
-        await self._events(app, key, history, p, killed=killed, queued=launched)
+        self._events(app, key, history, p, killed=killed, queued=launched)
         if domain is None:
             return Result(requeue_after=NO_DOMAIN_DELAY)
         return Result(requeue_after=p.requeue_after)
@@ -240,7 +242,7 @@ class AppReconciler:
         if status != app.status:
             await self._store.update_status(app.model_copy(update={"status": status}))
 
-    async def _events(
+    def _events(
         self,
         app: App,
         key: AppKey,
@@ -250,30 +252,32 @@ class AppReconciler:
         killed: int,
         queued: int,
     ) -> None:
-        rec = self._recorder
+        """Emit what this reconcile did; written in the background (:meth:`Recorder.emit`)."""
+        emit = self._recorder.emit
+        normal, warning = EventKind.NORMAL, EventKind.WARNING
         scale = [i for i in p.launch if i.reason is LaunchReason.SCALE]
         if queued and scale:
-            await rec.normal(app, "ScalingUp", f"{queued} instance(s) of {scale[0].version} queued")
+            emit(app, normal, "ScalingUp", f"{queued} instance(s) of {scale[0].version} queued")
         launched = self._fw.take_launched(key)
         if launched:
-            await rec.normal(app, "Launched", f"{launched} instance(s) launched")
+            emit(app, normal, "Launched", f"{launched} instance(s) launched")
         if killed:
             reasons = sorted({str(k.reason) for k in p.kill})
-            await rec.normal(app, "Killed", f"{killed} instance(s) killed: {', '.join(reasons)}")
+            emit(app, normal, "Killed", f"{killed} instance(s) killed: {', '.join(reasons)}")
         before = history.phase if history is not None else None
         same_target = history is not None and history.target_version == p.rollout.target_version
         after = p.rollout.phase
         if after is RolloutPhase.COMPLETE and not (same_target and before is after):
             message = f"revision {p.rollout.revision} ({p.rollout.target_version}) rolled out"
-            await rec.normal(app, "RolloutComplete", message)
+            emit(app, normal, "RolloutComplete", message)
         if after is RolloutPhase.FAILED and not (same_target and before is after):
             message = f"revision {p.rollout.revision} made no progress before the deadline"
-            await rec.warning(app, "ProgressDeadlineExceeded", message)
+            emit(app, warning, "ProgressDeadlineExceeded", message)
         summary = self._fw.placement_summary(key)
         if summary != self._summaries.get(key):
             self._summaries[key] = summary
             if summary is not None:
-                await rec.warning(app, "FailedPlacement", summary)
+                emit(app, warning, "FailedPlacement", summary)
 
 
 class _DomainApps:
@@ -323,7 +327,7 @@ def register(
     )
     controller = (
         manager.controller("app")
-        .for_kind("App")
+        .for_kind("App", updates=spec_or_metadata_changed)  # not woken by its status writes
         .watches("Domain", lambda enqueue: _DomainApps(enqueue, apps))
         .with_settings(settings or ControllerSettings(workers=4))
         .complete(reconciler)

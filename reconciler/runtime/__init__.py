@@ -11,6 +11,7 @@ build on it. From the bottom up:
 - :mod:`.leader` — run the workers only while this process leads;
 - :mod:`.events` — :class:`Recorder`, events about objects;
 - :mod:`.metrics` — Prometheus series, ``/metrics`` and ``/healthz``;
+- :mod:`.collector` — garbage collection that does not stall the loop for long;
 - :mod:`.manager` — :class:`Manager`, which wires all of it;
 - :mod:`.settings` — the grouped settings passed to each part.
 
@@ -27,7 +28,14 @@ from reconciler.runtime.controller import (
     TerminalError,
 )
 from reconciler.runtime.events import Recorder
-from reconciler.runtime.informer import EventHandler, Informer, enqueue_owner, enqueue_self
+from reconciler.runtime.informer import (
+    EventHandler,
+    Informer,
+    UpdatePredicate,
+    enqueue_owner,
+    enqueue_self,
+    spec_or_metadata_changed,
+)
 from reconciler.runtime.leader import AlwaysLeader, run_elected
 from reconciler.runtime.manager import ControllerBuilder, Manager
 from reconciler.runtime.metrics import MetricsServer, RuntimeMetrics
@@ -40,6 +48,7 @@ from reconciler.runtime.ratelimit import (
     default_rate_limiter,
 )
 from reconciler.runtime.settings import (
+    CollectorSettings,
     ControllerSettings,
     InformerSettings,
     ManagerSettings,
@@ -50,6 +59,7 @@ __all__ = [
     "AlwaysLeader",
     "Bucket",
     "Clock",
+    "CollectorSettings",
     "Controller",
     "ControllerBuilder",
     "ControllerSettings",
@@ -73,9 +83,11 @@ __all__ = [
     "RuntimeMetrics",
     "ShutDown",
     "TerminalError",
+    "UpdatePredicate",
     "WorkQueue",
     "default_rate_limiter",
     "enqueue_owner",
     "enqueue_self",
     "run_elected",
+    "spec_or_metadata_changed",
 ]

@@ -12,7 +12,10 @@ etcd. The cache contract, as client-go's ``SharedInformer``:
   by the store's synthetic events, so no change goes unreported.
 
 Handlers only map an object to keys and queue them (:func:`enqueue_self`,
-:func:`enqueue_owner`); no reconcile logic runs in a handler. Every
+:func:`enqueue_owner`); no reconcile logic runs in a handler. A handler may
+take an update predicate, controller-runtime's ``WithPredicates``:
+:func:`spec_or_metadata_changed` drops updates that changed only the status,
+so a controller is not woken by its own status writes. Every
 ``resync_period`` seconds, every cached object is handed to the handlers
 again as ``on_update(obj, obj)``, so a level-based reconcile also repairs
 drift that no event announced. :meth:`Informer.relist` lists again and
@@ -44,11 +47,25 @@ from reconciler.runtime.controller import Request
 from reconciler.runtime.metrics import RuntimeMetrics
 from reconciler.runtime.settings import InformerSettings
 
-__all__ = ["EventHandler", "Informer", "enqueue_owner", "enqueue_self"]
+__all__ = [
+    "EventHandler",
+    "Informer",
+    "UpdatePredicate",
+    "enqueue_owner",
+    "enqueue_self",
+    "spec_or_metadata_changed",
+]
 
 logger = logging.getLogger(__name__)
 
 Enqueue = Callable[[Request], None]
+UpdatePredicate = Callable[[Resource, Resource], bool]
+"""``predicate(old, new)``: whether an update is handed to the mapper at all."""
+
+
+def spec_or_metadata_changed(old: Resource, new: Resource) -> bool:
+    """False for an update that changed only the status (a resync, ``old is new``, passes)."""
+    return old is new or old.spec != new.spec or old.metadata != new.metadata
 
 
 class EventHandler(Protocol):
@@ -62,9 +79,15 @@ class EventHandler(Protocol):
 class _MapToRequests:
     """A handler that maps each object to requests and enqueues them."""
 
-    def __init__(self, enqueue: Enqueue, mapper: Callable[[Resource], list[Request]]) -> None:
+    def __init__(
+        self,
+        enqueue: Enqueue,
+        mapper: Callable[[Resource], list[Request]],
+        updates: UpdatePredicate | None = None,
+    ) -> None:
         self._enqueue = enqueue
         self._map = mapper
+        self._updates = updates
 
     def _handle(self, obj: Resource) -> None:
         for req in self._map(obj):
@@ -74,6 +97,8 @@ class _MapToRequests:
         self._handle(obj)
 
     def on_update(self, old: Resource, new: Resource) -> None:
+        if self._updates is not None and not self._updates(old, new):
+            return
         if old is not new:
             self._handle(old)  # an owner that changed is told both
         self._handle(new)
@@ -82,9 +107,9 @@ class _MapToRequests:
         self._handle(obj)
 
 
-def enqueue_self(enqueue: Enqueue) -> EventHandler:
-    """Queue the object itself."""
-    return _MapToRequests(enqueue, lambda obj: [Request.of(obj)])
+def enqueue_self(enqueue: Enqueue, *, updates: UpdatePredicate | None = None) -> EventHandler:
+    """Queue the object itself (on an update only when ``updates(old, new)``, if given)."""
+    return _MapToRequests(enqueue, lambda obj: [Request.of(obj)], updates)
 
 
 def enqueue_owner(

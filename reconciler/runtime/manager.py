@@ -8,7 +8,9 @@ Wiring is separate from logic, as in controller-runtime's builder::
 
 :meth:`Manager.run` starts, in one TaskGroup:
 
-1. ``/metrics`` and ``/healthz`` (:class:`~reconciler.runtime.metrics.MetricsServer`);
+1. ``/metrics`` and ``/healthz`` (:class:`~reconciler.runtime.metrics.MetricsServer`),
+   the garbage collection policy (:class:`~reconciler.runtime.collector.CollectorPolicy`)
+   and the event loop's lag (``dcos_event_loop_lag_seconds``);
 2. one informer per kind (``informer:{kind}``), shared by every controller
    that reads the kind; it waits until all have listed;
 3. the leadership loop (:func:`~reconciler.runtime.leader.run_elected`):
@@ -40,10 +42,18 @@ from typing import Any
 
 from adapters.protocols import LeaderElector, LeaderTerm, Store
 from reconciler.runtime.clock import Clock, MonotonicClock
+from reconciler.runtime.collector import CollectorPolicy
 from reconciler.runtime.controller import Controller, Reconciler
-from reconciler.runtime.informer import Enqueue, EventHandler, Informer, enqueue_owner, enqueue_self
+from reconciler.runtime.informer import (
+    Enqueue,
+    EventHandler,
+    Informer,
+    UpdatePredicate,
+    enqueue_owner,
+    enqueue_self,
+)
 from reconciler.runtime.leader import AlwaysLeader, run_elected
-from reconciler.runtime.metrics import MetricsServer, RuntimeMetrics
+from reconciler.runtime.metrics import MetricsServer, RuntimeMetrics, sample_loop_lag
 from reconciler.runtime.settings import ControllerSettings, ManagerSettings
 
 __all__ = ["ControllerBuilder", "Manager"]
@@ -58,12 +68,15 @@ class ControllerBuilder:
         self._manager = manager
         self._name = name
         self._for: str | None = None
+        self._for_updates: UpdatePredicate | None = None
         self._watches: list[tuple[str, Callable[[Enqueue], EventHandler]]] = []
         self._settings: ControllerSettings | None = None
 
-    def for_kind(self, kind: str) -> ControllerBuilder:
-        """The kind this controller reconciles: its objects are queued themselves."""
+    def for_kind(self, kind: str, *, updates: UpdatePredicate | None = None) -> ControllerBuilder:
+        """The kind this controller reconciles: its objects are queued themselves (an
+        update only when ``updates(old, new)``, e.g. :func:`spec_or_metadata_changed`)."""
         self._for = kind
+        self._for_updates = updates
         return self
 
     def owns(self, kind: str) -> ControllerBuilder:
@@ -91,7 +104,9 @@ class ControllerBuilder:
         controller = Controller(
             self._name, reconciler, settings=self._settings, clock=m.clock, metrics=m.metrics
         )
-        m.informer(self._for).add_handler(enqueue_self(controller.enqueue))
+        m.informer(self._for).add_handler(
+            enqueue_self(controller.enqueue, updates=self._for_updates)
+        )
         for kind, handler in self._watches:
             m.informer(kind).add_handler(handler(controller.enqueue))
         m.add(controller)
@@ -174,6 +189,9 @@ class Manager:
                 ]
                 if self._server is not None:
                     background.append(tg.create_task(self._server.serve(), name="metrics-server"))
+                collector = CollectorPolicy(self.settings.collector, clock=self.clock)
+                background.append(tg.create_task(collector.run(), name="gc"))
+                background.append(tg.create_task(sample_loop_lag(self.metrics), name="loop-lag"))
                 await self._wait_for_sync(stop)
                 await run_elected(
                     elector=self.elector,

@@ -13,17 +13,25 @@ so two managers in one process, as in tests, do not collide) with:
 - informers: ``dcos_informer_synced``, ``dcos_informer_watch_errors_total``
   (label ``kind``);
 - leader election: ``dcos_leader`` (1 while this process leads);
+- the event loop: ``dcos_event_loop_lag_seconds`` (histogram), how late a
+  timer set every 0.1 s fired (:func:`sample_loop_lag`): the time a watch
+  event or a reconcile can wait for whatever holds the loop;
 - for the Mesos controllers: ``dcos_launches_total``, ``dcos_kills_total``.
 
 :class:`MetricsServer` serves ``/metrics`` and ``/healthz`` (starlette on
 uvicorn) on a socket it binds itself, so a taken port is a plain ``OSError``
-for the caller, and it leaves signal handling to the process.
+for the caller, and it leaves signal handling to the process. It stops at
+once: uvicorn polls its exit flag every 0.1 s and then gives connections a
+grace period, which would make up most of a ``dcos-controller`` stop; its
+answers are quick reads, so :meth:`MetricsServer.stop` wakes it and the
+listening socket and idle connections are closed without waiting.
 
 The next hop is :mod:`reconciler.runtime.manager`, which builds both.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import socket
@@ -44,7 +52,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-__all__ = ["HealthCheck", "MetricsServer", "RuntimeMetrics", "parse_addr"]
+__all__ = ["HealthCheck", "MetricsServer", "RuntimeMetrics", "parse_addr", "sample_loop_lag"]
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +60,9 @@ HealthCheck = Callable[[], tuple[bool, dict[str, Any]]]
 """Returns (healthy, detail); detail is served as JSON."""
 
 _RECONCILE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+_LAG_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
+LAG_INTERVAL = 0.1
+"""Seconds between two samples of the event loop's lag."""
 
 
 class _BoundQueueMetrics:
@@ -122,6 +133,12 @@ class RuntimeMetrics:
         self.leader = Gauge("dcos_leader", "1 while this process is the leader.", registry=r)
         self.launches = Counter("dcos_launches", "Tasks launched on Mesos.", registry=r)
         self.kills = Counter("dcos_kills", "Tasks killed on Mesos.", registry=r)
+        self.loop_lag = Histogram(
+            "dcos_event_loop_lag_seconds",
+            f"How late a timer of the event loop fired (one every {LAG_INTERVAL} s).",
+            buckets=_LAG_BUCKETS,
+            registry=r,
+        )
 
     def queue(self, name: str) -> _BoundQueueMetrics:
         return _BoundQueueMetrics(self, name)
@@ -129,6 +146,16 @@ class RuntimeMetrics:
     def render(self) -> bytes:
         """The registry in Prometheus' text format."""
         return generate_latest(self.registry)
+
+
+async def sample_loop_lag(metrics: RuntimeMetrics, *, interval: float = LAG_INTERVAL) -> None:
+    """Until cancelled: sleep ``interval`` seconds, observe how much later than that
+    the loop woke us. A stall of the loop longer than ``interval`` is always seen."""
+    loop = asyncio.get_running_loop()
+    while True:
+        started = loop.time()
+        await asyncio.sleep(interval)
+        metrics.loop_lag.observe(max(0.0, loop.time() - started - interval))
 
 
 def parse_addr(text: str) -> tuple[str, int]:
@@ -140,11 +167,41 @@ def parse_addr(text: str) -> tuple[str, int]:
 
 
 class _Server(uvicorn.Server):
-    """uvicorn without its signal capture: the process owns SIGTERM/SIGINT."""
+    """uvicorn without its signal capture (the process owns SIGTERM/SIGINT), woken
+    by :meth:`wake` instead of polling its exit flag, and without a shutdown grace."""
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self._wakeup: asyncio.Event | None = None  # made in the serving loop
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
+
+    def wake(self) -> None:
+        if self._wakeup is not None:
+            self._wakeup.set()
+
+    async def main_loop(self) -> None:
+        """Tick once a second (the Date header) until :meth:`wake` after ``should_exit``."""
+        self._wakeup = asyncio.Event()
+        counter = 0
+        while not await self.on_tick(counter):
+            counter += 10  # on_tick refreshes the Date header every 10th count
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(1.0):
+                    await self._wakeup.wait()
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        """Stop listening; idle connections close now, busy ones after their answer."""
+        for server in self.servers:
+            server.close()
+        for sock in sockets or []:
+            sock.close()
+        for connection in list(self.server_state.connections):
+            connection.shutdown()
+        for server in self.servers:
+            await server.wait_closed()
 
 
 class MetricsServer:
@@ -197,6 +254,7 @@ class MetricsServer:
 
     def stop(self) -> None:
         self._server.should_exit = True
+        self._server.wake()
 
     async def _serve_metrics(self, request: Request) -> Response:
         return Response(self._metrics.render(), media_type=CONTENT_TYPE_LATEST)

@@ -10,7 +10,13 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-__all__ = ["ControllerSettings", "InformerSettings", "ManagerSettings", "QueueSettings"]
+__all__ = [
+    "CollectorSettings",
+    "ControllerSettings",
+    "InformerSettings",
+    "ManagerSettings",
+    "QueueSettings",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -53,9 +59,18 @@ class InformerSettings:
 
 
 @dataclass(frozen=True)
+class CollectorSettings:
+    freeze: bool = True
+    """Freeze what survives each full garbage collection (:mod:`reconciler.runtime.collector`)."""
+    full_interval: float = 600.0
+    """Seconds between collections of everything, frozen objects included (0: never)."""
+
+
+@dataclass(frozen=True)
 class ManagerSettings:
     metrics_addr: str | None = "127.0.0.1:9100"
     """``host:port`` for ``/metrics`` and ``/healthz``; None: not served."""
     shutdown_timeout: float = 10.0
     """Seconds a graceful stop waits for reconciles in flight before cancelling them."""
     informer: InformerSettings = field(default_factory=InformerSettings)
+    collector: CollectorSettings = field(default_factory=CollectorSettings)

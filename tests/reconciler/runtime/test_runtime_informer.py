@@ -14,7 +14,12 @@ from crds.errors import Unavailable
 from crds.meta import ObjectMeta, OwnerReference, Resource
 from reconciler.runtime.clock import ManualClock
 from reconciler.runtime.controller import Request
-from reconciler.runtime.informer import Informer, enqueue_owner, enqueue_self
+from reconciler.runtime.informer import (
+    Informer,
+    enqueue_owner,
+    enqueue_self,
+    spec_or_metadata_changed,
+)
 from reconciler.runtime.metrics import RuntimeMetrics
 from reconciler.runtime.settings import InformerSettings
 from tests.adapters.kinds import Widget, WidgetSpec, gadget, registered, widget
@@ -212,3 +217,22 @@ def test_enqueue_self_and_enqueue_owner_map_objects_to_requests() -> None:
         Request("Widget", "shop", "old-owner"),
         Request("Widget", "shop", "new-owner"),
     ]
+
+
+def test_an_update_predicate_drops_status_only_updates_but_not_resyncs() -> None:
+    queued: list[Request] = []
+    handler = enqueue_self(queued.append, updates=spec_or_metadata_changed)
+    old = widget("a")
+    status_only = old.model_copy(update={"status": old.status.model_copy(update={"ready": 3})})
+    handler.on_update(old, status_only)
+    assert queued == [], "a controller's own status write does not wake it"
+    handler.on_update(old, old)  # a resync
+    assert queued == [Request("Widget", "shop", "a")]
+    queued.clear()
+    resized = old.model_copy(update={"spec": old.spec.model_copy(update={"size": 9})})
+    handler.on_update(old, resized)
+    labelled = old.model_copy(
+        update={"metadata": old.metadata.model_copy(update={"labels": {"tier": "web"}})}
+    )
+    handler.on_update(old, labelled)
+    assert queued == [Request("Widget", "shop", "a")] * 4  # old and new of each

@@ -11,7 +11,7 @@ import pytest
 
 from reconciler.runtime.clock import ManualClock
 from reconciler.runtime.queue import ShutDown, WorkQueue
-from reconciler.runtime.ratelimit import ItemExponential
+from reconciler.runtime.ratelimit import ItemExponential, default_rate_limiter
 
 DEADLINE = 5.0
 
@@ -185,3 +185,28 @@ async def test_shutdown_cancels_delayed_adds() -> None:
     clock.advance(2)
     assert len(queue) == 0
     assert clock.sleepers == 0
+
+
+async def test_plain_adds_are_never_rate_limited_even_with_the_bucket_in_debt() -> None:
+    """The global bucket (1 qps, burst 1 here) paces retries only, as in client-go."""
+    clock = ManualClock()
+    queue: WorkQueue[str] = WorkQueue(
+        clock=clock, rate_limiter=default_rate_limiter(clock, qps=1.0, burst=1)
+    )
+    for key in ("x", "y", "z"):
+        queue.add_rate_limited(key)  # the bucket is in debt now
+    keys = [f"k{i}" for i in range(1000)]
+    for key in keys:
+        queue.add(key)
+    assert await _drain(queue) == keys, "every plain add is handed out at once"
+
+
+async def test_a_burst_of_adds_to_one_key_while_it_is_processed_gives_one_more_get() -> None:
+    queue = _queue()
+    queue.add("a")
+    key = await queue.get()
+    for _ in range(100):
+        queue.add("a")
+    assert len(queue) == 0
+    queue.done(key)
+    assert await _drain(queue) == ["a"], "the hundred changes coalesce into one reconcile"
