@@ -99,10 +99,17 @@ def compute_status(
         version=target,
         revision=rollout.revision if rollout is not None else 0,
         consecutive_failures=failures,
-        last_failure_message=backoff.message if backoff is not None else "",
+        last_failure_message=_last_failure(rollout),
         last_failure_at=backoff.last_failure_at if backoff is not None else None,
         conditions=tuple(_stamp(c, previous.get(c.type), now) for c in fresh),
     )
+
+
+def _last_failure(rollout: RolloutState | None) -> str:
+    """The last task failure: of the target, else of the version rolled back from."""
+    if rollout is None:
+        return ""
+    return rollout.backoff.message or rollout.rollback_reason
 
 
 def _stamp(condition: Condition, previous: Condition | None, now: datetime) -> Condition:
@@ -171,10 +178,11 @@ def _degraded(rollout: RolloutState | None, failures: int, target: str) -> Condi
             message=f"{failures} consecutive failure(s) of {target}; last: {last}",
         )
     if rollout is not None and rollout.rolled_back_from is not None:
+        why = f" ({rollout.rollback_reason})" if rollout.rollback_reason else ""
         return Condition(
             type=DEGRADED,
             status=_TRUE,
             reason="RolledBack",
-            message=f"{rollout.rolled_back_from} failed to roll out; running {target} instead",
+            message=f"{rollout.rolled_back_from} failed to roll out{why}; running {target} instead",
         )
     return Condition(type=DEGRADED, status=_FALSE, reason="AsExpected")

@@ -158,6 +158,8 @@ class RolloutState(DcosModel):
     """The highest healthy count of the target version seen in this rollout."""
     rolled_back_from: str | None = None
     """The spec's version when it failed and the target went back; cleared by a new spec."""
+    rollback_reason: str = ""
+    """The last task failure of ``rolled_back_from`` when it was rolled back, if any."""
     blocked: bool = False
     """The capacity bounds leave no room to replace an instance (see plan)."""
     backoff: BackoffState = BackoffState()
@@ -277,9 +279,11 @@ def advance_rollout(
     if not auto_rollback or previous is None or previous.version == target:
         return state
     state = state.with_outcome(target, RevisionOutcome.ROLLED_BACK)
+    reason = state.backoff.message if state.backoff.version == target else ""
     return state.model_copy(
         update={
             "rolled_back_from": target,
+            "rollback_reason": reason,
             "target_version": previous.version,
             "revision": previous.revision,
             "phase": RolloutPhase.PROGRESSING,
@@ -321,6 +325,7 @@ def _follow_spec(
             "last_progress_at": now,
             "progress_mark": _healthy(instances, version),
             "rolled_back_from": None,
+            "rollback_reason": "",
             "blocked": False,
         }
     )

@@ -273,6 +273,16 @@ class AppReconciler:
         if after is RolloutPhase.FAILED and not (same_target and before is after):
             message = f"revision {p.rollout.revision} made no progress before the deadline"
             emit(app, warning, "ProgressDeadlineExceeded", message)
+        gone_back = p.rollout.rolled_back_from
+        if gone_back is not None and gone_back != (history.rolled_back_from if history else None):
+            why = (
+                f" (last failure: {p.rollout.rollback_reason})" if p.rollout.rollback_reason else ""
+            )
+            message = (
+                f"{gone_back} made no progress before the deadline{why}; rolling back to "
+                f"revision {p.rollout.revision} ({p.rollout.target_version})"
+            )
+            emit(app, warning, "RolledBack", message)
         summary = self._fw.placement_summary(key)
         if summary != self._summaries.get(key):
             self._summaries[key] = summary

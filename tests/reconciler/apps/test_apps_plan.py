@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from crds.app import App
+from reconciler.apps.backoff import BackoffState
 from reconciler.apps.instances import Instance, InstanceState, kill_order
 from reconciler.apps.plan import (
     KillReason,
@@ -17,6 +18,7 @@ from reconciler.apps.plan import (
     WaitReason,
     plan,
 )
+from reconciler.apps.status import compute_status
 from reconciler.apps.version import RevisionOutcome, RolloutPhase, RolloutState, spec_version
 
 T0 = datetime(2026, 1, 1, 10, 0, tzinfo=UTC)
@@ -246,6 +248,19 @@ def test_progress_deadline_fails_the_rollout_and_it_keeps_trying() -> None:
     assert failed.rollout.phase is RolloutPhase.FAILED
     assert failed.rollout.target_version == spec_version(app.spec)
     assert failed.rollout.history[-1].outcome is RevisionOutcome.FAILED
+
+
+def test_a_rollback_keeps_the_last_failure_of_the_version_it_left() -> None:
+    settings = RolloutSettings(progress_deadline_seconds=600, auto_rollback=True)
+    app, instances, start = _stuck_rollout(settings)
+    failing = BackoffState(version=spec_version(app.spec), failures=2, message="image missing")
+    history = start.rollout.model_copy(update={"backoff": failing})
+    late = T0 + timedelta(seconds=601)
+    back = plan(app=app, instances=instances, now=late, history=history, settings=settings)
+    assert back.rollout.rolled_back_from == spec_version(app.spec)
+    assert back.rollout.rollback_reason == "image missing"
+    status = compute_status(app, instances, back.rollout, late)
+    assert status.last_failure_message == "image missing"
 
 
 def test_progress_deadline_with_auto_rollback_returns_to_the_previous_version() -> None:

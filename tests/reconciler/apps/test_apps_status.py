@@ -113,6 +113,15 @@ def test_progressing(state: RolloutState | None, status: ConditionStatus, reason
     assert (found.status, found.reason) == (status, reason)
 
 
+def test_rolled_back_says_why_the_version_was_left() -> None:
+    state = rollout(rolled_back_from="bad", rollback_reason="image bad:2 not found")
+    report = compute_status(make_app(), [], state, T0)
+    found = condition(report.conditions, "Degraded")
+    assert found.reason == "RolledBack"
+    assert "bad failed to roll out (image bad:2 not found)" in found.message
+    assert report.last_failure_message == "image bad:2 not found"
+
+
 @pytest.mark.parametrize(
     ("state", "status", "reason", "says"),
     [
