@@ -31,7 +31,13 @@ TASKS_PER_AGENT = 10
 JSON = {"Content-Type": "application/json"}
 
 
-def _start_master() -> tuple[subprocess.Popen[str], str]:
+def start_master(*flags: str, stderr: int | None = None) -> tuple[subprocess.Popen[str], str]:
+    """``python -m localcluster mesos`` with sim agents on any free port, as its own process:
+    the process and its URL, read from the line it prints once it serves.
+
+    ``flags`` are more of its options; ``stderr`` as for ``subprocess.Popen``. RuntimeError
+    (the process killed) when the first line is not that one.
+    """
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -40,26 +46,35 @@ def _start_master() -> tuple[subprocess.Popen[str], str]:
             "mesos",
             "--listen",
             "127.0.0.1:0",
-            "--agents",
-            str(AGENTS),
             "--containerizer",
             "sim",
-            "--allocation-interval",
-            "0.5",
-            "--status-update-retry",
-            "30",
-            "--log-level",
-            "WARNING",
+            *flags,
         ],
         stdout=subprocess.PIPE,
+        stderr=stderr,
         text=True,
     )
     assert proc.stdout is not None
     line = proc.stdout.readline()
     if " on http://" not in line:
         proc.kill()
+        proc.wait()
         raise RuntimeError(f"master did not start: {line!r}")
     return proc, line.rsplit(" on ", 1)[1].strip()
+
+
+def _start_master() -> tuple[subprocess.Popen[str], str]:
+    """The bench's master: :data:`AGENTS` sim agents, status updates retried after 30 s."""
+    return start_master(
+        "--agents",
+        str(AGENTS),
+        "--allocation-interval",
+        "0.5",
+        "--status-update-retry",
+        "30",
+        "--log-level",
+        "WARNING",
+    )
 
 
 def _rss_mib(pid: int) -> float:

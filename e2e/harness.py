@@ -13,7 +13,10 @@
   :func:`rolled_out` says when an App has converged on one version with
   every instance healthy;
 - :class:`CapacityWatch` follows an App's instance records in etcd revision
-  by revision and checks the rollout capacity bounds at every one.
+  by revision and checks the rollout capacity bounds at every one;
+- :class:`UpCluster` runs ``dcosctl up``/``down`` on its own state folder
+  and ports, :func:`pid_files` and :func:`process_running` say what it left
+  running.
 """
 
 from __future__ import annotations
@@ -22,8 +25,10 @@ import asyncio
 import contextlib
 import math
 import os
+import shutil
 import signal
 import socket
+import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -40,6 +45,8 @@ from adapters.etcd.client import prefix_end
 from adapters.protocols import ObjectKey
 from crds.app import App
 from crds.errors import NotFound
+from localcluster.datacenter import controller_argv
+from localcluster.etcd import free_port
 from localcluster.mesos.cluster import agents_from_flags
 from localcluster.mesos.server import LocalMaster
 from localcluster.mesos.settings import MasterSettings, SimSettings
@@ -49,12 +56,6 @@ from reconciler.apps.version import spec_version
 BIN = Path(sys.executable).parent
 TIMEOUT = 30.0
 """Seconds any one wait of a scenario may take before it fails."""
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def sim_master_settings(
@@ -122,27 +123,21 @@ async def controller(
     log: Path,
     identity: str | None = None,
     lease_ttl: int = 2,
+    metrics_port: int | None = None,
 ) -> AsyncIterator[asyncio.subprocess.Process]:
-    """The installed ``dcos-controller`` writing to ``log``; SIGTERM (then SIGKILL) on exit."""
-    extra = ("--id", identity) if identity else ()
+    """The installed ``dcos-controller`` writing to ``log``; SIGTERM (then SIGKILL) on exit.
+
+    ``/healthz`` and ``/metrics`` are served on ``metrics_port`` (a free port if None)."""
+    argv = controller_argv(
+        identity=identity,
+        etcd=etcd,
+        prefix=prefix,
+        mesos=mesos,
+        metrics_port=free_port() if metrics_port is None else metrics_port,
+        lease_ttl=lease_ttl,
+    )
     with log.open("wb") as sink:
-        proc = await asyncio.create_subprocess_exec(
-            str(BIN / "dcos-controller"),
-            "run",
-            "--etcd",
-            etcd,
-            "--prefix",
-            prefix,
-            "--mesos",
-            mesos,
-            "--metrics-addr",
-            f"127.0.0.1:{free_port()}",
-            "--lease-ttl",
-            str(lease_ttl),
-            *extra,
-            stdout=sink,
-            stderr=sink,
-        )
+        proc = await asyncio.create_subprocess_exec(*argv, stdout=sink, stderr=sink)
         try:
             yield proc
         finally:
@@ -420,3 +415,89 @@ class CapacityWatch:
             self._task.result()  # the watch broke: raise why
         kvs, _, _ = await self.store.client.range(self.start, prefix_end(self.start))
         return self.records == {kv.key: kv.value for kv in kvs}
+
+
+ROOT = Path(__file__).resolve().parent.parent
+"""The repository: its ``specs/`` are the example data center ``dcosctl up`` applies."""
+
+
+def free_port_pair() -> int:
+    """A port on 127.0.0.1 that was free a moment ago, and the port after it too
+    (``dcosctl up --port`` takes two: etcd's clients and its peers)."""
+    while True:
+        port = free_port()
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+        return port
+
+
+def process_running(pid: int) -> bool:
+    """``pid`` exists with a command line and is not a zombie."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return bool(cmdline) and stat.rpartition(")")[2].split()[0] != "Z"
+
+
+def pid_files(state: Path) -> dict[str, int]:
+    """What ``dcosctl up`` started, as it wrote it down in ``state``: name -> pid."""
+    return {path.stem: int(path.read_text()) for path in state.glob("*.pid")}
+
+
+class UpCluster:
+    """The installed ``dcosctl`` run in ``workdir`` as ``make up`` runs it, on its own ports.
+
+    Entering copies ``specs/`` into ``workdir``; leaving runs ``dcosctl down``.
+    ``DCOS_UP_WAIT`` (seconds ``up`` waits for the Apps) starts at ``up_wait``;
+    each command may take ``timeout`` seconds.
+    """
+
+    def __init__(self, workdir: Path, *, up_wait: int, timeout: float) -> None:
+        self.workdir = workdir
+        self.state = workdir / ".state"
+        self.port = free_port_pair()
+        self.mesos_port = free_port_pair()
+        self.timeout = timeout
+        self.env = {**os.environ, "DCOS_ETCD": f"http://127.0.0.1:{self.port}"}
+        self.env.pop("DCOS_CONFIG", None)
+        self.env["HOME"] = str(workdir)
+        self.env["DCOS_UP_WAIT"] = str(up_wait)
+
+    def __enter__(self) -> Self:
+        shutil.copytree(ROOT / "specs", self.workdir / "specs")
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.run("down", check=False)
+
+    def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(
+            [str(BIN / "dcosctl"), *args],
+            cwd=self.workdir,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=self.timeout,
+        )
+        if check and proc.returncode != 0:
+            raise AssertionError(
+                f"dcosctl {' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}"
+            )
+        return proc
+
+    def up(self, *extra: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        ports = ("--port", str(self.port), "--mesos-port", str(self.mesos_port))
+        return self.run("up", *ports, *extra, check=check)
+
+    def pids(self) -> dict[str, int]:
+        return pid_files(self.state)

@@ -109,7 +109,9 @@ async def test_missing_image_fails_at_the_deadline_and_auto_rollback_restores_th
     app = await stack.app("shop", "web")
     assert app.spec.image == MISSING  # the spec is the user's; the controller only rolled back
     degraded = next(c for c in app.status.conditions if c.type == "Degraded")
-    assert degraded.message == f"{bad} failed to roll out; running {good} instead"
+    why = app.status.last_failure_message  # the bad version's last task failure, kept
+    assert why is not None and MISSING in why, why
+    assert degraded.message == f"{bad} failed to roll out ({why}); running {good} instead"
 
     status = await stack.ctl("rollout", "status", "app/web", "-d", "shop", "--timeout", "10")
     assert status.code == 1, status
@@ -117,6 +119,15 @@ async def test_missing_image_fails_at_the_deadline_and_auto_rollback_restores_th
     history = await stack.ctl("rollout", "history", "app/web", "-d", "shop")
     assert history.code == 0, history.err
     assert "RolledBack" in history.out and f"image={MISSING}" in history.out
+
+    async def rollback_event() -> bool:  # events are written in the background
+        listed = await stack.ctl("events", "app", "web", "-d", "shop")
+        return listed.code == 0 and "RolledBack" in listed.out
+
+    await stack.until("a RolledBack event", rollback_event)
+    listed = await stack.ctl("events", "app", "web", "-d", "shop")
+    line = next(x for x in listed.out.splitlines() if "RolledBack" in x)
+    assert bad in line and MISSING in line, listed.out
 
 
 async def test_missing_image_fails_the_rollout_and_undo_brings_the_good_version_back(

@@ -11,91 +11,25 @@ running.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import socket
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-DCOSCTL = str(Path(sys.executable).parent / "dcosctl")
-
-
-def _free_port_pair() -> int:
-    while True:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = int(sock.getsockname()[1])
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port + 1))
-            except OSError:
-                continue
-        return port
-
-
-class Cluster:
-    def __init__(self, workdir: Path, port: int, mesos_port: int) -> None:
-        self.workdir = workdir
-        self.port = port
-        self.mesos_port = mesos_port
-        self.env = {**os.environ, "DCOS_ETCD": f"http://127.0.0.1:{port}"}
-        self.env.pop("DCOS_CONFIG", None)
-        self.env["HOME"] = str(workdir)
-        self.env["DCOS_UP_WAIT"] = "8"
-
-    def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run(
-            [DCOSCTL, *args],
-            cwd=self.workdir,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        if check and proc.returncode != 0:
-            raise AssertionError(
-                f"dcosctl {' '.join(args)} exited {proc.returncode}:\n{proc.stderr}"
-            )
-        return proc
-
-    def up(self) -> subprocess.CompletedProcess[str]:
-        return self.run("up", "--port", str(self.port), "--mesos-port", str(self.mesos_port))
+from e2e.harness import UpCluster, process_running
 
 
 @pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[Cluster]:
-    shutil.copytree(ROOT / "specs", tmp_path / "specs")
-    cluster = Cluster(tmp_path, _free_port_pair(), _free_port_pair())
-    try:
+def cluster(tmp_path: Path) -> Iterator[UpCluster]:
+    with UpCluster(tmp_path, up_wait=8, timeout=120) as cluster:
         yield cluster
-    finally:
-        cluster.run("down", check=False)
 
 
-def _names(cluster: Cluster, kind: str) -> set[str]:
+def _names(cluster: UpCluster, kind: str) -> set[str]:
     listing = json.loads(cluster.run("get", kind, "-A", "-o", "json").stdout)
     assert listing["kind"] == "List"
     return {item["metadata"]["name"] for item in listing["items"]}
-
-
-def _pids(cluster: Cluster) -> dict[str, int]:
-    state = cluster.workdir / ".state"
-    return {path.stem: int(path.read_text()) for path in state.glob("*.pid")}
-
-
-def _running(pid: int) -> bool:
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return bool(cmdline) and stat.rpartition(")")[2].split()[0] != "Z"
 
 
 def _instance_rows(stdout: str) -> list[list[str]]:
@@ -112,7 +46,7 @@ def _instance_rows(stdout: str) -> list[list[str]]:
 TABLE_HEADER = ["APP", "HOST", "STATE", "HEALTH"]
 
 
-def test_up_applies_specs_then_edits_converge_and_down_stops_etcd(cluster: Cluster) -> None:
+def test_up_applies_specs_then_edits_converge_and_down_stops_etcd(cluster: UpCluster) -> None:
     first = cluster.up()
     assert "applied" in first.stdout
     assert "Try:" in first.stdout
@@ -147,9 +81,9 @@ def test_up_applies_specs_then_edits_converge_and_down_stops_etcd(cluster: Clust
         h["metadata"]["name"]
         for h in json.loads(cluster.run("get", "hosts", "-o", "json").stdout)["items"]
     }
-    started = _pids(cluster)
+    started = cluster.pids()
     assert set(started) == {"etcd", "mesos", "controller-a", "controller-b"}
-    assert all(_running(pid) for pid in started.values())
+    assert all(process_running(pid) for pid in started.values())
     agents = httpx.get(f"http://127.0.0.1:{cluster.mesos_port}/master/slaves").json()["slaves"]
     hosts = json.loads(cluster.run("get", "hosts", "-o", "json").stdout)["items"]
     usable = {h["metadata"]["name"] for h in hosts if h["spec"]["lifecycle"] != "Decommissioned"}
@@ -160,7 +94,7 @@ def test_up_applies_specs_then_edits_converge_and_down_stops_etcd(cluster: Clust
     assert "etcd is running" in again.stdout
     assert "Mesos master is running" in again.stdout
     assert "dcos-controller controller-a is running" in again.stdout
-    assert _pids(cluster) == started
+    assert cluster.pids() == started
     assert "created" not in again.stdout and "configured" not in again.stdout
 
     # edit one app, delete another file's worth of objects, and converge
@@ -193,15 +127,15 @@ def test_up_applies_specs_then_edits_converge_and_down_stops_etcd(cluster: Clust
     assert "stopped the Mesos master" in down.stdout
     assert "stopped dcos-controller controller-a" in down.stdout
     assert "stopped dcos-controller controller-b" in down.stdout
-    assert [name for name, pid in started.items() if _running(pid)] == []
-    assert _pids(cluster) == {}
+    assert [name for name, pid in started.items() if process_running(pid)] == []
+    assert cluster.pids() == {}
     status = cluster.run("get", "domains", check=False)
     assert status.returncode == 1
     assert f"127.0.0.1:{cluster.port}" in status.stderr
     assert "Traceback" not in status.stderr
 
 
-def test_up_every_app_becomes_available(cluster: Cluster) -> None:
+def test_up_every_app_becomes_available(cluster: UpCluster) -> None:
     cluster.env["DCOS_UP_WAIT"] = "15"
     first = cluster.up()
     listing = json.loads(cluster.run("get", "apps", "-A", "-o", "json").stdout)["items"]

@@ -14,66 +14,20 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import shutil
-import socket
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from adapters.docker import Container, DockerEngine
+from e2e.harness import UpCluster, process_running
 from localcluster.datacenter import STAND_IN
 from localcluster.dockerd import DockerDaemon
 
-ROOT = Path(__file__).resolve().parent.parent
-DCOSCTL = str(Path(sys.executable).parent / "dcosctl")
 
-
-def _free_port_pair() -> int:
-    while True:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = int(sock.getsockname()[1])
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port + 1))
-            except OSError:
-                continue
-        return port
-
-
-class DockerCluster:
+class DockerCluster(UpCluster):
     def __init__(self, workdir: Path) -> None:
-        self.workdir = workdir
-        self.state = workdir / ".state"
-        self.port = _free_port_pair()
-        self.mesos_port = _free_port_pair()
-        self.env = {**os.environ, "DCOS_ETCD": f"http://127.0.0.1:{self.port}"}
-        self.env.pop("DCOS_CONFIG", None)
-        self.env["HOME"] = str(workdir)
-        self.env["DCOS_UP_WAIT"] = "90"
-
-    def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run(
-            [DCOSCTL, *args],
-            cwd=self.workdir,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=150,
-        )
-        if check and proc.returncode != 0:
-            raise AssertionError(
-                f"dcosctl {' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}"
-            )
-        return proc
-
-    def up(self, *extra: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        ports = ("--port", str(self.port), "--mesos-port", str(self.mesos_port))
-        return self.run("up", *ports, *extra, check=check)
+        super().__init__(workdir, up_wait=90, timeout=150)
 
     def containers(self) -> list[Container]:
         async def listing() -> list[Container]:
@@ -86,25 +40,8 @@ class DockerCluster:
 
 @pytest.fixture
 def cluster(tmp_path: Path, docker_installed: None) -> Iterator[DockerCluster]:
-    shutil.copytree(ROOT / "specs", tmp_path / "specs")
-    cluster = DockerCluster(tmp_path)
-    try:
+    with DockerCluster(tmp_path) as cluster:
         yield cluster
-    finally:
-        cluster.run("down", check=False)
-
-
-def _pids(state: Path) -> dict[str, int]:
-    return {path.stem: int(path.read_text()) for path in state.glob("*.pid")}
-
-
-def _running(pid: int) -> bool:
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return bool(cmdline) and stat.rpartition(")")[2].split()[0] != "Z"
 
 
 def _mentioning(*needles: str) -> list[str]:
@@ -112,7 +49,7 @@ def _mentioning(*needles: str) -> list[str]:
     containerd and its shims name the socket and exec root)."""
     found = []
     for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or not _running(int(entry.name)):
+        if not entry.name.isdigit() or not process_running(int(entry.name)):
             continue
         try:
             argv = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
@@ -165,14 +102,14 @@ def test_up_with_docker_runs_every_instance_as_a_container_and_down_stops_it(
     assert "runs with --containerizer docker" in switch.stderr
     assert "Traceback" not in switch.stderr
 
-    started = _pids(cluster.state)
+    started = cluster.pids()
     assert set(started) == {"etcd", "mesos", "controller-a", "controller-b", "dockerd"}
     daemon = DockerDaemon(cluster.state / "dockerd")
     down = cluster.run("down")
     assert "stopped dockerd" in down.stdout
     assert "stopped the Mesos master" in down.stdout
     assert "stopped etcd" in down.stdout
-    assert [name for name, pid in started.items() if _running(pid)] == []
-    assert _pids(cluster.state) == {}
+    assert [name for name, pid in started.items() if process_running(pid)] == []
+    assert cluster.pids() == {}
     assert not daemon.socket_path.exists()
     assert _mentioning(str(daemon.socket_path), str(daemon.exec_root), str(cluster.state)) == []

@@ -39,6 +39,7 @@ from localcluster.processes import alive, cmdline, spawn_detached, terminate, wa
 __all__ = [
     "STAND_IN",
     "cluster_from_hosts",
+    "controller_argv",
     "controller_running",
     "mesos_running",
     "prepare_docker",
@@ -169,6 +170,28 @@ def controller_running(pid: int, identity: str) -> bool:
     return alive(pid) and script and b"run" in argv and named
 
 
+def controller_argv(
+    *, identity: str | None, etcd: str, prefix: str, mesos: str, metrics_port: int, lease_ttl: int
+) -> list[str]:
+    """The command line of one ``dcos-controller run`` replica (``--id`` unless ``identity`` is
+    None)."""
+    return [
+        str(Path(sys.executable).parent / CONTROLLER),
+        "run",
+        "--etcd",
+        etcd,
+        "--prefix",
+        prefix,
+        "--mesos",
+        mesos,
+        "--metrics-addr",
+        f"127.0.0.1:{metrics_port}",
+        *(("--id", identity) if identity is not None else ()),
+        "--lease-ttl",
+        str(lease_ttl),
+    ]
+
+
 def start_controller_detached(
     *,
     identity: str,
@@ -185,22 +208,14 @@ def start_controller_detached(
 
     RuntimeError with the log's tail when it exits or does not answer.
     """
-    argv = [
-        str(Path(sys.executable).parent / CONTROLLER),
-        "run",
-        "--etcd",
-        etcd,
-        "--prefix",
-        prefix,
-        "--mesos",
-        mesos,
-        "--metrics-addr",
-        f"127.0.0.1:{metrics_port}",
-        "--id",
-        identity,
-        "--lease-ttl",
-        str(lease_ttl),
-    ]
+    argv = controller_argv(
+        identity=identity,
+        etcd=etcd,
+        prefix=prefix,
+        mesos=mesos,
+        metrics_port=metrics_port,
+        lease_ttl=lease_ttl,
+    )
     pid = spawn_detached(argv, log_file)
     url = f"http://127.0.0.1:{metrics_port}"
     wait_ready(

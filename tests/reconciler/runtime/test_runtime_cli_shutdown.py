@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from bench.mesos_sim import start_master
 from localcluster.etcd import free_port
 
 BIN = Path(sys.executable).parent / "dcos-controller"
@@ -26,30 +27,10 @@ idle; uvicorn's polling and grace and the interpreter's exit collections took 0.
 @pytest.fixture
 def master() -> Iterator[str]:
     """A local Mesos master with three sim agents, in its own process; its URL."""
-    with subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "localcluster",
-            "mesos",
-            "--listen",
-            "127.0.0.1:0",
-            "--agents",
-            "3",
-            "--containerizer",
-            "sim",
-            "--log-level",
-            "WARNING",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    ) as proc:
+    proc, url = start_master("--agents", "3", "--log-level", "WARNING", stderr=subprocess.DEVNULL)
+    with proc:
         try:
-            assert proc.stdout is not None
-            line = proc.stdout.readline()
-            assert " on http://" in line, line
-            yield line.rsplit(" on ", 1)[1].strip()
+            yield url
         finally:
             proc.kill()
 
