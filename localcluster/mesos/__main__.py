@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import logging
 import sys
 from collections.abc import Sequence
@@ -111,8 +112,22 @@ def settings_from(args: argparse.Namespace) -> MasterSettings:
     )
 
 
+GC_THRESHOLD = (50_000, 20, 50)
+"""The collector's thresholds while serving: every call, update and offer allocates
+many short-lived objects, and with the default (700, 10, 10) the collections
+alone cost a fifth of the master's CPU at ten thousand tasks."""
+
+
+def _tune_gc() -> None:
+    """Freeze what start-up built (agents, models, the app) and collect less often."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLD)
+
+
 async def _serve(settings: MasterSettings) -> None:
     async with LocalMaster(settings) as local:
+        _tune_gc()
         print(f"mesos master {local.master.state.master_id} on {local.url}", flush=True)
         await local.serve_forever()
 

@@ -36,6 +36,8 @@ import asyncio
 import logging
 import math
 import time
+from collections import Counter
+from operator import attrgetter
 from typing import TYPE_CHECKING
 
 from adapters.mesos import (
@@ -71,6 +73,7 @@ __all__ = ["Allocator"]
 logger = logging.getLogger(__name__)
 
 _MAX_REFUSE = 365 * 24 * 3600.0
+_ROLE = attrgetter("role")
 _FULL_PASS_EVERY = 1.0  # seconds: a full pass at least this often, filters or not
 _MIN_CPUS = 0.01
 _MIN_MEM = 32.0
@@ -176,10 +179,10 @@ class Allocator:
         fw_share = {fw.id: len(fw.tasks) + len(fw.offers) for fw, _ in pairs}
         role_share = dict.fromkeys((role for _, role in pairs), 0)
         for fw in {fw.id: fw for fw, _ in pairs}.values() if len(pairs) > 1 else ():
-            roles = [t.role for t in fw.tasks.values()] + [o.role for o in fw.offers.values()]
-            for taken in roles:
-                if taken in role_share:
-                    role_share[taken] += 1
+            taken = Counter(map(_ROLE, fw.tasks.values()))
+            taken.update(map(_ROLE, fw.offers.values()))
+            for role in role_share:
+                role_share[role] += taken[role]
         for agent in agents:
             if not agent.offerable():
                 continue

@@ -27,6 +27,17 @@ controller queues that App (the runtime coalesces repeats).
 term start (one range read), so :meth:`~InstanceRecords.rollout` answers
 from memory: while this process leads it is the only writer of those keys.
 
+**Progress is not written.** A rollout state that differs from the persisted
+one only in ``progress_mark`` and ``last_progress_at``, both PROGRESSING, is
+kept in memory only (:meth:`~InstanceRecords.save_rollout`): a ramp of a
+thousand Apps would otherwise write each state once per growth of its
+healthy count. Every other change (phase, target, backoff, history, blocked)
+is written with the latest progress. A new leader therefore reads a progress
+clock that may be behind; the App controller restarts the clock of a
+PROGRESSING rollout it inherited (:meth:`~InstanceRecords.inherited`) at its
+first reconcile of the term, so a failover may extend a progress deadline,
+never shorten it.
+
 Records are also indexed by app (``(domain, app)`` -> instance id -> record),
 kept in step by :meth:`~InstanceRecords.load`, :meth:`~InstanceRecords.put`
 and :meth:`~InstanceRecords.remove`, so :meth:`~InstanceRecords.of_app` reads
@@ -45,7 +56,7 @@ from collections.abc import Callable, Iterable
 
 from adapters.protocols import RawStore
 from reconciler.apps.instances import Instance
-from reconciler.apps.version import RolloutState
+from reconciler.apps.version import RolloutPhase, RolloutState
 
 __all__ = ["InstanceRecords", "instance_path", "rollout_path"]
 
@@ -83,7 +94,9 @@ class InstanceRecords:
         self._by_app: dict[tuple[str, str], dict[str, Instance]] = {}
         self._dirty: set[str] = set()  # ids whose memory value is not yet in etcd
         self._deleted: dict[str, str] = {}  # id -> path, removed in memory, not yet in etcd
-        self._rollouts: dict[tuple[str, str], RolloutState | None] = {}
+        self._rollouts: dict[tuple[str, str], RolloutState | None] = {}  # current
+        self._persisted: dict[tuple[str, str], RolloutState | None] = {}  # in etcd
+        self._inherited: set[tuple[str, str]] = set()  # read from etcd, not saved this term
         self._rollouts_loaded = False  # every persisted state is in _rollouts (load)
         self._lock = asyncio.Lock()  # one flush at a time: per-key write order
         self._listeners: list[Listener] = []
@@ -113,11 +126,15 @@ class InstanceRecords:
         self._records, self._dirty, self._deleted = records, set(), {}
         self._by_app = by_app
         self._rollouts.clear()
+        self._persisted.clear()
+        self._inherited.clear()
         complete = True
         for path, value in rollouts:
             try:
                 domain, app = path[path.index(ROLLOUTS) + len(ROLLOUTS) :].split("/", 1)
-                self._rollouts[(domain, app)] = RolloutState.from_json(value)
+                state = RolloutState.from_json(value)
+                self._rollouts[(domain, app)] = self._persisted[(domain, app)] = state
+                self._inherited.add((domain, app))
             except ValueError:
                 logger.exception("rollout state %s does not decode; read again when needed", path)
                 complete = False
@@ -223,28 +240,43 @@ class InstanceRecords:
     # -------------------------------------------------- rollout state
 
     async def rollout(self, domain: str, app: str) -> RolloutState | None:
-        """The persisted rollout state of an app (cached after the first read)."""
+        """The rollout state of an app: the last saved, or read from etcd once."""
         key = (domain, app)
         if key not in self._rollouts and self._rollouts_loaded:
             return None  # load() read every persisted state; a new one is saved through here
         if key not in self._rollouts:
             async with asyncio.timeout(self._timeout):
                 raw = await self._store.get_raw(rollout_path(domain, app))
-            self._rollouts[key] = None if raw is None else RolloutState.from_json(raw)
+            state = None if raw is None else RolloutState.from_json(raw)
+            self._rollouts[key] = self._persisted[key] = state
+            if state is not None:
+                self._inherited.add(key)
         return self._rollouts[key]
 
+    def inherited(self, domain: str, app: str) -> bool:
+        """The app's rollout state was read from etcd this term and not saved since:
+        its progress clock may be behind the previous leader's."""
+        return (domain, app) in self._inherited
+
     async def save_rollout(self, domain: str, app: str, state: RolloutState) -> None:
-        """Persist ``state`` unless it is what etcd already holds."""
-        if self._rollouts.get((domain, app)) == state:
+        """Make ``state`` the app's rollout state; written to etcd unless etcd holds it
+        already or it differs only in progress (see the module docstring)."""
+        key = (domain, app)
+        self._inherited.discard(key)
+        persisted = self._persisted.get(key)
+        if persisted == state or (persisted is not None and _progress_only(persisted, state)):
+            self._rollouts[key] = state
             return
         async with asyncio.timeout(self._timeout):
             await self._store.commit_raw({rollout_path(domain, app): state.to_json().encode()})
-        self._rollouts[(domain, app)] = state
+        self._rollouts[key] = self._persisted[key] = state
 
     async def delete_rollout(self, domain: str, app: str) -> None:
         async with asyncio.timeout(self._timeout):
             await self._store.commit_raw({}, [rollout_path(domain, app)])
-        self._rollouts[(domain, app)] = None
+        key = (domain, app)
+        self._rollouts[key] = self._persisted[key] = None
+        self._inherited.discard(key)
 
     # ---------------------------------------------------- framework id
 
@@ -256,6 +288,18 @@ class InstanceRecords:
     async def save_framework_id(self, framework_id: str) -> None:
         async with asyncio.timeout(self._timeout):
             await self._store.commit_raw({FRAMEWORK_ID: framework_id.encode()})
+
+
+def _progress_only(persisted: RolloutState, state: RolloutState) -> bool:
+    """``state`` is ``persisted`` with only its progress moved on, both PROGRESSING."""
+    if persisted.phase is not RolloutPhase.PROGRESSING or state.phase is not persisted.phase:
+        return False
+    if state.progress_mark < persisted.progress_mark:
+        return False
+    moved = persisted.model_copy(
+        update={"progress_mark": state.progress_mark, "last_progress_at": state.last_progress_at}
+    )
+    return moved == state
 
 
 def _unindex(by_app: dict[tuple[str, str], dict[str, Instance]], inst: Instance) -> None:

@@ -81,6 +81,25 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def _version(obj: Resource) -> int:
+    """The object's resource version as a number (0 when it has none)."""
+    try:
+        return int(obj.metadata.resource_version or 0)
+    except ValueError:
+        return 0
+
+
+def _took_over(state: RolloutState | None, now: datetime) -> RolloutState | None:
+    """An inherited PROGRESSING rollout's progress clock restarted at ``now``: etcd may
+    not hold the previous leader's last progress (``records`` writes no progress-only
+    change), so a failover extends the deadline rather than shortening it."""
+    if state is None or state.phase is not RolloutPhase.PROGRESSING:
+        return state
+    if state.last_progress_at is None or state.last_progress_at >= now:
+        return state
+    return state.model_copy(update={"last_progress_at": now})
+
+
 class AppReconciler:
     def __init__(
         self,
@@ -104,6 +123,7 @@ class AppReconciler:
         self._wall = wall
         self._rng = rng or random.Random()
         self._summaries: dict[AppKey, str | None] = {}  # last FailedPlacement reported
+        self._finalized: dict[AppKey, App] = {}  # finalizer written, not yet in the cache
 
     async def reconcile(self, req: Request) -> Result:
         if not self._fw.ready:
@@ -115,15 +135,21 @@ class AppReconciler:
         app = obj
         deleting = app.metadata.deletion_timestamp is not None
         if not deleting and FINALIZER not in app.metadata.finalizers:
-            await self._set_finalizer(app, present=True)
-            return Result()  # the update queues the App again
+            # Durable before anything is launched; the same reconcile goes on with
+            # the written App instead of waiting for its turn in the queue again.
+            written = self._finalized.get(key)
+            if written is not None and _version(written) > _version(app):
+                app = written  # the cache has not seen our write yet
+            else:
+                app = self._finalized[key] = await self._set_finalizer(app, present=True)
+        else:
+            self._finalized.pop(key, None)
         domain = self._domain(app)
         instances = self._fw.instances(*key)
         history = await self._records.rollout(*key)
         now = self._wall()
-        p = plan(
-            app=app, instances=instances, now=now, history=history, settings=self._settings(app)
-        )
+        seen = _took_over(history, now) if self._records.inherited(*key) else history
+        p = plan(app=app, instances=instances, now=now, history=seen, settings=self._settings(app))
         await self._records.save_rollout(*key, p.rollout)
         killed = await self._kill(p, instances)
         launched = self._launch(app, domain, p, now) if domain is not None else 0
@@ -189,6 +215,7 @@ class AppReconciler:
 
     async def _orphaned(self, key: AppKey) -> Result:
         """The App is gone (deleted without our finalizer): end what is left of it."""
+        self._finalized.pop(key, None)
         self._fw.cancel(key)
         instances = self._fw.instances(*key)
         await self._fw.kill([i for i in instances if not i.is_terminal])
@@ -212,11 +239,13 @@ class AppReconciler:
             await self._recorder.normal(app, "Deleted", "every instance ended; finalizer removed")
         return Result()
 
-    async def _set_finalizer(self, app: App, *, present: bool) -> None:
+    async def _set_finalizer(self, app: App, *, present: bool) -> App:
+        """Write ``app`` with the finalizer added or removed; the App as written."""
         others = [f for f in app.metadata.finalizers if f != FINALIZER]
         finalizers = [*others, FINALIZER] if present else others
         meta = app.metadata.model_copy(update={"finalizers": finalizers})
-        await self._store.update(app.model_copy(update={"metadata": meta}))
+        written = await self._store.update(app.model_copy(update={"metadata": meta}))
+        return written if isinstance(written, App) else app
 
     # --------------------------------------------------------- reporting
 

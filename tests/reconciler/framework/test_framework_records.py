@@ -11,7 +11,7 @@ import pytest
 
 from adapters.etcd import EtcdSettings, EtcdStore, open_store
 from crds.errors import Unavailable
-from reconciler.apps import Instance, InstanceState, RolloutState
+from reconciler.apps import Instance, InstanceState, RolloutPhase, RolloutState
 from reconciler.apps.records import FLUSH_PART, InstanceRecords
 
 T0 = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
@@ -263,3 +263,33 @@ async def test_a_loaded_term_reads_rollout_states_from_memory(store: EtcdStore) 
     assert await records.rollout("shop", "web") == state
     assert await records.rollout("shop", "new") is None
     assert reads == []
+
+
+async def test_progress_alone_stays_in_memory_and_a_new_term_inherits_the_written_state(
+    store: EtcdStore,
+) -> None:
+    records = InstanceRecords(store)
+    await records.load()
+    started = RolloutState(
+        revision=1, target_version="0123abcd0123abcd", started_at=T0, last_progress_at=T0
+    )
+    await records.save_rollout("shop", "web", started)
+    assert not records.inherited("shop", "web")
+    later = T0.replace(minute=5)
+    moved = started.model_copy(update={"progress_mark": 4, "last_progress_at": later})
+    await records.save_rollout("shop", "web", moved)
+    assert await records.rollout("shop", "web") == moved  # the controller sees its progress
+    assert RolloutState.from_json(await store.get_raw("rollouts/shop/web") or b"") == started
+    blocked = moved.model_copy(update={"blocked": True})  # any other change is written
+    await records.save_rollout("shop", "web", blocked)
+    assert RolloutState.from_json(await store.get_raw("rollouts/shop/web") or b"") == blocked
+    done = blocked.model_copy(update={"progress_mark": 10, "phase": RolloutPhase.COMPLETE})
+    await records.save_rollout("shop", "web", done)
+    assert RolloutState.from_json(await store.get_raw("rollouts/shop/web") or b"") == done
+
+    fresh = InstanceRecords(store)
+    await fresh.load()
+    assert fresh.inherited("shop", "web")
+    assert await fresh.rollout("shop", "web") == done
+    await fresh.save_rollout("shop", "web", done)
+    assert not fresh.inherited("shop", "web")
