@@ -14,6 +14,7 @@ from __future__ import annotations
 import enum
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from ipaddress import IPv4Address, IPv4Network
 from typing import TYPE_CHECKING, Any, Protocol
 
 from crds.common import HealthCheck, Volume
@@ -22,11 +23,16 @@ from crds.events import Event
 from crds.meta import Resource
 
 __all__ = [
+    "BlockAllocation",
     "Create",
     "Delete",
     "EventType",
+    "IpAllocation",
+    "IpCandidate",
+    "IpamStore",
     "ListResult",
     "ObjectKey",
+    "PoolAllocations",
     "Store",
     "StoreReader",
     "StoreWriter",
@@ -471,3 +477,82 @@ class MesosCodec(Protocol):
 
 class RecordStore(Store, RawStore, Protocol):
     """A :class:`Store` that also reads and writes raw values in batches."""
+
+
+# IPAM: per-host blocks of an IPPool and one IP per instance, claimed create-if-absent.
+
+
+@dataclass(frozen=True)
+class BlockAllocation:
+    """Block ``cidr`` of ``pool`` belongs to ``host`` (for as long as the host is selected)."""
+
+    pool: str
+    cidr: IPv4Network
+    host: str
+
+
+@dataclass(frozen=True)
+class IpAllocation:
+    """Address ``ip`` of ``pool``, in ``host``'s block, held by instance ``owner``.
+
+    ``released_at`` is set (wall-clock seconds) once the owner let it go: the
+    address stays recorded, and so still belongs to its host, until another
+    owner reuses it after the cooldown. ``revision`` is the store's version
+    of the record, which a reuse compares so that two allocators cannot both
+    take the same released address.
+    """
+
+    pool: str
+    ip: IPv4Address
+    host: str
+    owner: str
+    released_at: float | None = None
+    revision: int = 0
+
+    @property
+    def held(self) -> bool:
+        """True while an owner holds the address."""
+        return self.released_at is None
+
+
+@dataclass(frozen=True)
+class PoolAllocations:
+    """Every block and address recorded for one pool, read at one revision."""
+
+    blocks: tuple[BlockAllocation, ...] = ()
+    ips: tuple[IpAllocation, ...] = ()
+
+
+@dataclass(frozen=True)
+class IpCandidate:
+    """An address to try: never given (``revision`` 0) or released at ``revision``."""
+
+    ip: IPv4Address
+    revision: int = 0
+
+
+class IpamStore(Protocol):
+    """The allocation records of IPPools; implemented on etcd by
+    ``adapters.etcd.ipam.EtcdIpam``. Which block or address to try is the
+    caller's choice (:mod:`reconciler.ipam`); the store only makes each claim
+    atomic, so no block goes to two hosts and no address to two owners."""
+
+    async def list_allocations(self, pool: str) -> PoolAllocations: ...
+
+    async def claim_block(
+        self, *, pool: str, host: str, candidates: Sequence[IPv4Network]
+    ) -> IPv4Network | None:
+        """``host``'s block: the one it holds, else the first candidate nobody holds;
+        None when every candidate was taken meanwhile (list again and retry)."""
+        ...
+
+    async def allocate_ip(
+        self, *, pool: str, host: str, owner: str, candidates: Sequence[IpCandidate]
+    ) -> IPv4Address | None:
+        """``owner``'s address: the one it holds, else the first candidate still as
+        listed; None when every candidate was taken meanwhile."""
+        ...
+
+    async def release_ip(self, *, pool: str, owner: str, at: float) -> IPv4Address | None:
+        """Mark ``owner``'s address released at ``at``; the address, None if it held none."""
+        ...

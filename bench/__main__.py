@@ -15,6 +15,7 @@ NAMES = (
     "mesos_client",
     "docker_launch",
     "controller",
+    "ipam",
 )
 
 

@@ -9,6 +9,7 @@ Modules, from the wire up:
 - :mod:`.writes` — compare-and-swap transactions, batched by ``commit``;
 - :mod:`.watch` — etcd events to object events, resume and relist after compaction;
 - :mod:`.events` — Events on leases;
+- :mod:`.ipam` — :class:`EtcdIpam`, IPPool blocks and addresses claimed create-if-absent;
 - :mod:`.store` — :class:`EtcdStore` and :func:`open_store`, which tie them together.
 
 Usage::
@@ -17,7 +18,8 @@ Usage::
         app = await store.get(ObjectKey("App", "shop", "web"))
 """
 
+from adapters.etcd.ipam import EtcdIpam
 from adapters.etcd.settings import EtcdSettings
 from adapters.etcd.store import EtcdStore, open_store
 
-__all__ = ["EtcdSettings", "EtcdStore", "open_store"]
+__all__ = ["EtcdIpam", "EtcdSettings", "EtcdStore", "open_store"]
