@@ -19,17 +19,22 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from crds.common import HealthCheck, Volume
 from crds.common import Port as AppPort
+from crds.errors import CmdbError
 from crds.events import Event
 from crds.meta import Resource
 
 __all__ = [
     "BlockAllocation",
+    "BridgeState",
     "Create",
     "Delete",
+    "DockerHostReader",
+    "DockerHostState",
     "EventType",
     "IpAllocation",
     "IpCandidate",
     "IpamStore",
+    "LabelledContainer",
     "ListResult",
     "ObjectKey",
     "PoolAllocations",
@@ -556,3 +561,170 @@ class IpamStore(Protocol):
     async def release_ip(self, *, pool: str, owner: str, at: float) -> IPv4Address | None:
         """Mark ``owner``'s address released at ``at``; the address, None if it held none."""
         ...
+
+
+# Docker host state: what a host's engine reports, as plain values for drift checks.
+
+
+@dataclass(frozen=True)
+class BridgeState:
+    """The containers' bridge network: ``subnet`` (``--bip``'s network), ``ip_range``
+    (``--fixed-cidr``, the host's block), ``gateway`` (the bridge's own address) and
+    ``default_gateway`` (``--default-gateway``, the containers' route when set);
+    None where unset."""
+
+    name: str
+    subnet: IPv4Network | None = None
+    ip_range: IPv4Network | None = None
+    gateway: IPv4Address | None = None
+    default_gateway: IPv4Address | None = None
+
+
+@dataclass(frozen=True)
+class LabelledContainer:
+    """A container carrying the platform's task label, ``ip`` on the bridge if any."""
+
+    id: str
+    name: str
+    labels: Mapping[str, str]
+    state: str
+    ip: IPv4Address | None = None
+
+
+@dataclass(frozen=True)
+class DockerHostState:
+    """A Docker engine's daemon options, bridge and platform containers, as observed.
+
+    ``iptables`` and ``ip_forward`` are None when the engine does not report
+    them; a None ``bridge`` means the network does not exist.
+    """
+
+    storage_driver: str
+    logging_driver: str
+    iptables: bool | None
+    ip_forward: bool | None
+    bridge: BridgeState | None
+    containers: tuple[LabelledContainer, ...] = ()
+
+
+class DockerHostReader(Protocol):
+    """Reads one host's engine; implemented on aiodocker by ``adapters.docker_host``."""
+
+    async def read_state(self) -> DockerHostState:
+        """The engine's state now; DockerError when it cannot be read."""
+        ...
+
+
+# The CMDB (NetBox): servers as devices, and one IP address object per container.
+
+
+class CmdbUnavailable(CmdbError):
+    """The CMDB cannot be reached or answered 5xx after the client's retries; try again later."""
+
+
+class CmdbRejected(CmdbError):
+    """The CMDB refused a request (4xx); ``str(err)`` names the object and the field.
+
+    ``status`` is the HTTP status, ``field`` the first field NetBox complained
+    about (None when the error is not about a field).
+    """
+
+    def __init__(self, message: str, *, status: int, field: str | None = None) -> None:
+        self.status = status
+        self.field = field
+        super().__init__(message)
+
+
+class DeviceStatus(enum.StrEnum):
+    """NetBox's device statuses (the ``value`` of a device's ``status``)."""
+
+    PLANNED = "planned"
+    STAGED = "staged"
+    ACTIVE = "active"
+    DECOMMISSIONING = "decommissioning"
+    OFFLINE = "offline"
+    FAILED = "failed"
+    INVENTORY = "inventory"
+
+
+@dataclass(frozen=True)
+class CmdbDevice:
+    """One server as the CMDB records it.
+
+    ``site``, ``role`` and ``tags`` are slugs, ``rack`` the rack's name,
+    ``domain`` the ``domain`` custom field, ``address`` the primary IPv4
+    address (without its mask) and ``attributes`` the other custom fields
+    that have a value, as strings.
+    """
+
+    id: int
+    name: str
+    status: DeviceStatus
+    site: str | None = None
+    rack: str | None = None
+    role: str | None = None
+    tags: tuple[str, ...] = ()
+    domain: str | None = None
+    address: IPv4Address | None = None
+    attributes: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CmdbAddress:
+    """One container's address as written to the CMDB: an IP address object whose
+    custom fields name the ``task`` (the key), the ``host`` it runs on and its ``app``."""
+
+    task: str
+    address: IPv4Address
+    host: str
+    app: str
+    dns_name: str = ""
+
+
+class CmdbDevices(Protocol):
+    """The CMDB's servers: read by the Host controller, whose drains set their status."""
+
+    async def list_devices(
+        self,
+        *,
+        role: str | None = None,
+        tag: str | None = None,
+        statuses: Sequence[DeviceStatus] = (),
+        site: str | None = None,
+        domain: str | None = None,
+    ) -> list[CmdbDevice]:
+        """Every device matching all the filters given (any of ``statuses``), by name."""
+        ...
+
+    async def get_device(self, name: str) -> CmdbDevice:
+        """The device named ``name``; CmdbRejected (status 404) when there is none."""
+        ...
+
+    async def set_device_status(self, name: str, status: DeviceStatus) -> CmdbDevice:
+        """Change the device's status; the device as stored."""
+        ...
+
+
+class CmdbAddresses(Protocol):
+    """The container addresses written back, one IP address object per task."""
+
+    async def list_addresses(self, *, host: str | None = None) -> list[CmdbAddress]:
+        """The container addresses written (those with a ``task``), on ``host`` if given."""
+        ...
+
+    async def put_address(self, address: CmdbAddress) -> None:
+        """Create or update the IP address object of ``address.task`` (idempotent)."""
+        ...
+
+    async def delete_address(self, task: str) -> None:
+        """Delete the IP address object of ``task``; nothing when there is none."""
+        ...
+
+
+class Cmdb(CmdbDevices, CmdbAddresses, Protocol):
+    """The CMDB seam; implemented on NetBox's REST API by ``adapters.cmdb.NetboxCmdb``.
+
+    Every call raises :class:`CmdbUnavailable` when the CMDB cannot be
+    reached (after the client's own retries) and :class:`CmdbRejected` when
+    it refuses; never a library exception.
+    """

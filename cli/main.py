@@ -27,6 +27,7 @@ from cli.commands.diff import diff
 from cli.commands.events import events
 from cli.commands.explain import explain
 from cli.commands.get import get
+from cli.commands.hosts import hosts
 from cli.commands.plan import plan
 from cli.commands.rollout import rollout
 from cli.commands.scale import scale
@@ -83,6 +84,7 @@ def main(
 for command in (apply, plan, diff, get, describe, delete, scale, explain, events, version):
     app.command(no_args_is_help=command not in (version, events))(command)
 app.add_typer(rollout)
+app.add_typer(hosts)
 
 
 # The local data center: cli/up.py.

@@ -18,9 +18,9 @@ import enum
 import re
 from datetime import datetime
 from ipaddress import IPv4Address
-from typing import ClassVar, Literal
+from typing import ClassVar, Literal, Self
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from crds.common import DiskMiB, IPv4Cidr, MemoryMiB, Name
 from crds.meta import DcosModel, PrinterColumn, Resource, Scope, Status
@@ -30,6 +30,7 @@ __all__ = [
     "DockerDaemonOptions",
     "Host",
     "HostAttributes",
+    "HostEngine",
     "HostLifecycle",
     "HostProfile",
     "HostResources",
@@ -117,6 +118,11 @@ class DockerDaemonOptions(DcosModel):
     """--ip-forward: off, the host does not route between networks."""
     log_driver: LogDriver = LogDriver.JOURNALD
     """--log-driver: container stdout and stderr go to the journal."""
+    log_opts: dict[str, str] = Field(default_factory=dict)
+    """--log-opt: options of the log driver, e.g. tag: "{{.Name}}"."""
+    bridge: str | None = None
+    """--bridge: an existing Linux bridge on the VLAN (e.g. br0) whose address and subnet
+    the operator configured; left out, docker0 takes the host's address in the IPPool."""
 
 
 class HostProfile(DcosModel):
@@ -137,6 +143,29 @@ class HostProfile(DcosModel):
         return value
 
 
+class HostEngine(DcosModel):
+    """Where the host's Docker engine listens, for the profile check."""
+
+    url: str = Field(pattern=r"^(unix:///\S+|tcp://[^/\s]+:[0-9]+)$")
+    """unix:///var/run/docker.sock, or tcp://10.0.0.5:2376 (dockerd --tlsverify)."""
+    ca_file: str | None = None
+    """For tcp: the CA that signed the engine's certificate, a path on the controller."""
+    cert_file: str | None = None
+    """For tcp: the client certificate the engine accepts; with keyFile."""
+    key_file: str | None = None
+    """For tcp: the client certificate's key."""
+    network: str = "bridge"
+    """The bridge network whose ip-range is the host's block (the default bridge)."""
+
+    @model_validator(mode="after")
+    def _tls_complete(self) -> Self:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("certFile and keyFile go together")
+        if self.url.startswith("tcp://") and self.ca_file is None:
+            raise ValueError("a tcp:// engine needs caFile (and certFile, keyFile): TLS")
+        return self
+
+
 class HostSpec(DcosModel):
     """The server as the CMDB describes it, and the profile it must have."""
 
@@ -153,6 +182,8 @@ class HostSpec(DcosModel):
     """Capacity offered to containers."""
     profile: HostProfile = HostProfile()
     """Kernel and Docker settings the host must have."""
+    engine: HostEngine | None = None
+    """The Docker engine to check the profile against; left out, it is not checked."""
 
 
 class ProfileDrift(DcosModel):
