@@ -1,6 +1,7 @@
 """``python -m localcluster <service>``: run one local service in the foreground.
 
-Services: ``mesos`` (the local Mesos master, :mod:`localcluster.mesos`).
+Services: ``mesos`` (the local Mesos master, :mod:`localcluster.mesos`) and
+``netbox`` (the NetBox-compatible CMDB, :mod:`localcluster.netbox`).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import sys
 
 logger = logging.getLogger(__name__)
 
-_USAGE = "usage: python -m localcluster mesos [options]   (--help for the options)"
+_USAGE = "usage: python -m localcluster {mesos,netbox} [options]   (--help for the options)"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -22,6 +23,10 @@ def main(argv: list[str] | None = None) -> int:
         from localcluster.mesos.__main__ import main as mesos_main
 
         return mesos_main(args[1:])
+    if args[0] == "netbox":
+        from localcluster.netbox.__main__ import main as netbox_main
+
+        return netbox_main(args[1:])
     print(f"unknown service '{args[0]}'\n{_USAGE}", file=sys.stderr)
     return 2
 
