@@ -34,12 +34,11 @@ from typing import Any
 import aiodocker
 import aiohttp
 
-from adapters.protocols import BridgeState, DockerHostState, LabelledContainer
+from adapters.protocols import TASK_ID_LABEL, BridgeState, DockerHostState, LabelledContainer
 from crds.errors import DockerError
 
 __all__ = ["TASK_ID_LABEL", "DockerHostReader", "EngineEndpoint", "parse_state"]
 
-TASK_ID_LABEL = "dcos.task_id"
 """The label every platform container carries: its Mesos task id."""
 
 JsonDict = dict[str, Any]  # raw engine JSON; never leaves this module

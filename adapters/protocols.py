@@ -19,11 +19,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from crds.common import HealthCheck, Volume
 from crds.common import Port as AppPort
-from crds.errors import CmdbError
 from crds.events import Event
 from crds.meta import Resource
 
 __all__ = [
+    "TASK_ID_LABEL",
     "BlockAllocation",
     "BridgeState",
     "Create",
@@ -580,6 +580,10 @@ class BridgeState:
     default_gateway: IPv4Address | None = None
 
 
+TASK_ID_LABEL = "dcos.task_id"
+"""The container label carrying the Mesos task id (set by the Docker containerizer)."""
+
+
 @dataclass(frozen=True)
 class LabelledContainer:
     """A container carrying the platform's task label, ``ip`` on the bridge if any."""
@@ -616,23 +620,6 @@ class DockerHostReader(Protocol):
 
 
 # The CMDB (NetBox): servers as devices, and one IP address object per container.
-
-
-class CmdbUnavailable(CmdbError):
-    """The CMDB cannot be reached or answered 5xx after the client's retries; try again later."""
-
-
-class CmdbRejected(CmdbError):
-    """The CMDB refused a request (4xx); ``str(err)`` names the object and the field.
-
-    ``status`` is the HTTP status, ``field`` the first field NetBox complained
-    about (None when the error is not about a field).
-    """
-
-    def __init__(self, message: str, *, status: int, field: str | None = None) -> None:
-        self.status = status
-        self.field = field
-        super().__init__(message)
 
 
 class DeviceStatus(enum.StrEnum):

@@ -18,6 +18,8 @@ exceptions at their boundary (``raise Unavailable(...) from exc``), so an
     │   │   └── MesosRejected
     │   ├── DockerError           the Docker engine (``status``: its HTTP status, if any)
     │   └── CmdbError
+    │       ├── CmdbUnavailable   unreachable or 5xx after retries
+    │       └── CmdbRejected      a 4xx (``status``, ``field``)
     └── TerminalError             retrying cannot help; the runtime does not requeue
 
 The module lives in ``crds`` because it is the bottom layer: every other
@@ -30,6 +32,8 @@ __all__ = [
     "AdapterError",
     "AlreadyExists",
     "CmdbError",
+    "CmdbRejected",
+    "CmdbUnavailable",
     "ConflictError",
     "DcosError",
     "DockerError",
@@ -118,6 +122,23 @@ class MesosRejected(MesosError):
 
 class CmdbError(AdapterError):
     """The CMDB failed or refused."""
+
+
+class CmdbUnavailable(CmdbError):
+    """The CMDB cannot be reached or answered 5xx after the client's retries; try again later."""
+
+
+class CmdbRejected(CmdbError):
+    """The CMDB refused a request (4xx); ``str(err)`` names the object and the field.
+
+    ``status`` is the HTTP status, ``field`` the first field NetBox complained
+    about (None when the error is not about a field).
+    """
+
+    def __init__(self, message: str, *, status: int, field: str | None = None) -> None:
+        self.status = status
+        self.field = field
+        super().__init__(message)
 
 
 class TerminalError(DcosError):

@@ -28,13 +28,8 @@ from typing import Any, Self
 import httpx
 
 from adapters.cmdb.wire import address_body, address_from, device_from, first_error
-from adapters.protocols import (
-    CmdbAddress,
-    CmdbDevice,
-    CmdbRejected,
-    CmdbUnavailable,
-    DeviceStatus,
-)
+from adapters.protocols import CmdbAddress, CmdbDevice, DeviceStatus
+from crds.errors import CmdbRejected, CmdbUnavailable
 
 __all__ = ["CmdbSettings", "NetboxCmdb"]
 

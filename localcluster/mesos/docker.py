@@ -48,6 +48,7 @@ from adapters.mesos import (
     TaskState,
     VolumeMode,
 )
+from adapters.protocols import TASK_ID_LABEL
 from crds.errors import DockerError
 from localcluster.mesos.containerizer import Launch, Report, StatusReport
 from localcluster.mesos.health import send_report, start_health_watch
@@ -66,7 +67,7 @@ __all__ = ["BridgeNetwork", "DockerContainerizer", "container_spec"]
 
 logger = logging.getLogger(__name__)
 
-LABEL_TASK_ID = "dcos.task_id"
+LABEL_TASK_ID = TASK_ID_LABEL
 LABEL_AGENT_ID = "dcos.agent_id"
 LABEL_FRAMEWORK_ID = "dcos.framework_id"
 

@@ -32,8 +32,8 @@ import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from adapters.protocols import CmdbAddress, CmdbAddresses, CmdbUnavailable
-from crds.errors import CmdbError
+from adapters.protocols import CmdbAddress, CmdbAddresses
+from crds.errors import CmdbError, CmdbUnavailable
 from reconciler.runtime.clock import Clock, MonotonicClock
 
 __all__ = ["Put", "Remove", "WriteBack", "WriteBackSettings", "changes"]

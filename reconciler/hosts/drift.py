@@ -17,12 +17,11 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network
 
-from adapters.protocols import DockerHostState, LabelledContainer
+from adapters.protocols import TASK_ID_LABEL, DockerHostState, LabelledContainer
 from crds.host import HostProfile
 
 __all__ = ["TASK_ID_LABEL", "Drift", "compare", "desired_block", "orphans", "profile_drift"]
 
-TASK_ID_LABEL = "dcos.task_id"
 """The label carrying a container's Mesos task id (set by the Docker containerizer)."""
 
 ABSENT = "(none)"

@@ -11,7 +11,8 @@ import httpx
 import pytest
 
 from adapters.cmdb import CmdbSettings, NetboxCmdb
-from adapters.protocols import CmdbAddress, CmdbDevice, CmdbRejected, CmdbUnavailable, DeviceStatus
+from adapters.protocols import CmdbAddress, CmdbDevice, DeviceStatus
+from crds.errors import CmdbRejected, CmdbUnavailable
 
 FIXTURES = Path(__file__).parent / "cmdb"
 TOKEN = "0123456789abcdef0123456789abcdef01234567"

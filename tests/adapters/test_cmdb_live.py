@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from adapters.cmdb import CmdbSettings, NetboxCmdb
-from adapters.protocols import CmdbAddress, CmdbRejected, CmdbUnavailable, DeviceStatus
+from adapters.protocols import CmdbAddress, DeviceStatus
+from crds.errors import CmdbRejected, CmdbUnavailable
 from localcluster.netbox import LocalNetbox, NetboxSettings
 
 TOKEN = "0123456789abcdef0123456789abcdef01234567"

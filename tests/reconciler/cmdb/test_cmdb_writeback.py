@@ -7,7 +7,8 @@ from ipaddress import IPv4Address
 
 import pytest
 
-from adapters.protocols import CmdbAddress, CmdbRejected, CmdbUnavailable
+from adapters.protocols import CmdbAddress
+from crds.errors import CmdbRejected, CmdbUnavailable
 from reconciler.cmdb import Put, Remove, WriteBack, WriteBackSettings, changes
 from reconciler.runtime.clock import ManualClock
 

@@ -9,7 +9,8 @@ from ipaddress import IPv4Address
 import pytest
 
 from adapters.cmdb import CmdbSettings, NetboxCmdb
-from adapters.protocols import CmdbAddress, CmdbUnavailable
+from adapters.protocols import CmdbAddress
+from crds.errors import CmdbUnavailable
 from localcluster.netbox import LocalNetbox, NetboxSettings
 from reconciler.cmdb import Put, Remove, WriteBack, WriteBackSettings
 
