@@ -62,6 +62,7 @@ from adapters.etcd import EtcdSettings, EtcdStore, open_store
 from adapters.etcd.client import prefix_end
 from adapters.protocols import Create, ObjectKey
 from bench.common import Figure, etcd
+from bench.mesos_sim import start_master
 from crds.errors import ConflictError
 from crds.meta import Resource
 from crds.registry import parse_object
@@ -129,36 +130,19 @@ def _app_name(i: int) -> str:
 
 
 def _start_master(log: Path) -> tuple[subprocess.Popen[str], str]:
+    """The master with :data:`AGENTS` sim agents, its log in ``log``."""
     with log.open("w") as sink:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "localcluster",
-                "mesos",
-                "--listen",
-                "127.0.0.1:0",
-                "--agents",
-                str(AGENTS),
-                "--containerizer",
-                "sim",
-                "--allocation-interval",
-                str(ALLOCATION_INTERVAL),
-                "--status-update-retry",
-                "30",
-                "--log-level",
-                "WARNING",
-            ],
-            stdout=subprocess.PIPE,
-            stderr=sink,
-            text=True,
+        return start_master(
+            "--agents",
+            str(AGENTS),
+            "--allocation-interval",
+            str(ALLOCATION_INTERVAL),
+            "--status-update-retry",
+            "30",
+            "--log-level",
+            "WARNING",
+            stderr=sink.fileno(),
         )
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    if " on http://" not in line:
-        _stop(proc)
-        raise RuntimeError(f"master did not start: {line!r}")
-    return proc, line.rsplit(" on ", 1)[1].strip()
 
 
 def _start_controller(

@@ -14,9 +14,11 @@ used). ``dcosctl plan`` runs the same function and launches nothing.
 
 Determinism: agents are visited in an order shuffled by
 ``random.Random(seed_from(seed))``, each candidate starting at an offset drawn
-from ``seed_from(seed, candidate.request_id)``; among equal scores the first
-visited wins. The same snapshot, candidates and seed give the same plan, so a
-plan can be replayed in a postmortem.
+from ``seed_from(seed, candidate.request_id)``; among equal scores an offer
+this plan already placed on wins over one it has not (instances of other apps
+join the offers in use, so the plan needs fewer ACCEPTs; each app's spread is
+still the scores'), else the first visited wins. The same snapshot, candidates
+and seed give the same plan, so a plan can be replayed in a postmortem.
 
 Cost: with ``limit`` set, a candidate stops after that many feasible agents
 (Nomad's limit: the best of a few random feasible agents; by default
@@ -166,6 +168,7 @@ class Stack:
         best_final, feasible = -1.0, 0
         best_scores: tuple[float, ...] = ()
         stopped: int | None = None
+        used = state.used_offers
         for visited, agent in enumerate(agents, 1):
             if deferred is not None and is_shared_pool(agent, candidate):
                 deferred.append(agent)
@@ -181,7 +184,12 @@ class Stack:
                 continue
             scores = tuple(scorer.score(agent, candidate, state) for scorer in self.scorers)
             final = sum(scores) / len(scores) if scores else 1.0
-            if final > best_final:
+            if final > best_final or (
+                final == best_final
+                and agent.offer_id in used
+                and best is not None
+                and best.offer_id not in used
+            ):
                 best, best_final, best_scores = agent, final, scores
             feasible += 1
             if limit is not None and feasible >= limit:

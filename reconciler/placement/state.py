@@ -5,7 +5,7 @@ resources left in each offer part, host ports handed out (in range order, never
 twice), instances of each app per attribute value (existing plus planned, in
 :class:`ValueCounts` built lazily per (app, attribute) and then kept up to date,
 so a constraint check is a dictionary lookup, not a walk over instances),
-domain usage, and addresses taken per (pool, host).
+domain usage, addresses taken per (pool, host), and the offers placed on.
 
 It is created and mutated (``commit``) only inside
 :func:`reconciler.placement.stack.place`; checkers and scorers only read it.
@@ -87,6 +87,7 @@ class PlanState:
         self._planned: dict[AppKey, list[PlacedInstance]] = {}
         self._usage: dict[str, _Usage] = {}
         self._ips: dict[tuple[str | None, str], int] = {}  # addresses this plan took
+        self.used_offers: set[str] = set()  # ids of the offers this plan placed on
 
     def left(self, agent: AgentOffer) -> _Left:
         return self._left[id(agent)]
@@ -139,6 +140,7 @@ class PlanState:
         ports = _nth_ports(agent.ports, left.ports_used, candidate.ports)
         left.ports_used += candidate.ports
         left.ports_free -= candidate.ports
+        self.used_offers.add(agent.offer_id)
         placed = PlacedInstance(agent.hostname, agent.attributes)
         self._planned.setdefault(candidate.app, []).append(placed)
         for name, counts in self._counted.get(candidate.app, ()):

@@ -283,3 +283,40 @@ def test_a_plan_placed_in_parts_is_the_plan_placed_at_once() -> None:
     placer = Placer(snapshot, stack=build_default_stack(), seed="p")
     parts = [placer.place(wanted[i : i + 7]) for i in range(0, len(wanted), 7)]
     assert [h for part in parts for h in hosts(part)] == hosts(whole)
+
+
+def test_among_equal_scores_an_offer_the_plan_already_uses_wins() -> None:
+    offers = [offer(f"h{n:02d}", rack=f"r{n}") for n in range(20)]
+    other = AppKey("checkout", "basket")
+    wanted = [
+        *candidates(1),
+        *(
+            Candidate(instance_id=f"b{n}", app=other, version="v1", role="checkout", cpus=1, mem=1)
+            for n in range(5)
+        ),
+    ]
+    result = run(wanted, *offers)
+    first, *rest = hosts(result)
+    # Every host scores 1 for the other app: each of its instances joins the used offer
+    # until anti-affinity (its own instance there) makes an unused host score higher.
+    assert rest[0] == first
+    assert len(set(rest)) == len(rest)
+    assert hosts(run(wanted, *offers)) == hosts(result)
+
+
+def test_used_offers_fill_up_the_plan_on_fewer_offers() -> None:
+    offers = tuple(offer(f"h{n:03d}", rack=f"r{n}", cpus=8) for n in range(200))
+    apps = [AppKey("checkout", f"app{a}") for a in range(20)]
+    wanted = [
+        Candidate(
+            instance_id=f"{app.name}-{n}", app=app, version="v1", role="checkout", cpus=0.1, mem=1
+        )
+        for app in apps
+        for n in range(5)
+    ]
+    result = place(wanted, Snapshot(offers=offers), stack=build_default_stack(), seed="u")
+    assert not result.unplaced
+    assert len(result.by_offer()) < 50  # without the preference: about 80 of the 200
+    for app in apps:  # still spread: one instance of an app per host
+        placed = [p.hostname for p in result.placements if p.candidate.app == app]
+        assert len(set(placed)) == len(placed)
