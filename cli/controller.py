@@ -53,7 +53,18 @@ USAGE = 2
 ERROR = 1
 ELECTION = "controller-manager"
 
-CONTROLLERS: list[Callable[[Manager], None]] = []
+
+def _ippool(manager: Manager) -> None:
+    """The IPPool controller; its block claims go through the manager's fenced store."""
+    from adapters.etcd import EtcdStore
+    from adapters.etcd.ipam import EtcdIpam
+    from reconciler.controllers import ippool
+
+    assert isinstance(manager.store, EtcdStore)
+    ippool.register(manager, ipam=EtcdIpam(manager.store))
+
+
+CONTROLLERS: list[Callable[[Manager], None]] = [_ippool]
 """Each registers one controller on the manager (``manager.controller(...)...complete(r)``)."""
 
 

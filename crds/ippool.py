@@ -20,7 +20,14 @@ from crds.common import IPv4Cidr, LabelSelector
 from crds.meta import DcosModel, PrinterColumn, Resource, Scope, Status
 from crds.registry import register
 
-__all__ = ["AddressRange", "IPPool", "IPPoolSpec", "IPPoolStatus", "parse_reserved"]
+__all__ = [
+    "AddressRange",
+    "IPPool",
+    "IPPoolHostBlocks",
+    "IPPoolSpec",
+    "IPPoolStatus",
+    "parse_reserved",
+]
 
 AddressRange = tuple[IPv4Address, IPv4Address]
 """An inclusive range of addresses, first and last."""
@@ -95,6 +102,21 @@ class IPPoolSpec(DcosModel):
         return any(first <= address <= last for first, last in self.reserved_ranges())
 
 
+class IPPoolHostBlocks(DcosModel):
+    """One host's blocks of the pool and how full they are."""
+
+    host: str
+    """The Host holding the blocks."""
+    blocks: list[IPv4Cidr] = Field(default_factory=list)
+    """Its blocks, usually one."""
+    used: int = 0
+    """Addresses held by a container."""
+    free: int = 0
+    """Addresses that may be handed out now (released ones still cooling down are not)."""
+    utilisation: float = 0.0
+    """Used over the usable addresses of the blocks, 0 to 1."""
+
+
 class IPPoolStatus(Status):
     """What the IPPool controller observed."""
 
@@ -106,6 +128,10 @@ class IPPoolStatus(Status):
     """Addresses given to containers."""
     leaked_ips: int | None = None
     """Addresses held by no live instance, found by the leak check and about to be freed."""
+    utilisation: float | None = None
+    """Used over the usable addresses of the allocated blocks, 0 to 1."""
+    hosts: list[IPPoolHostBlocks] | None = None
+    """Per host holding a block: its blocks, used and free addresses, utilisation."""
 
 
 @register
@@ -121,6 +147,7 @@ class IPPool(Resource):
         PrinterColumn(name="BLOCK", path="spec.blockSize"),
         PrinterColumn(name="BLOCKS", path="status.allocatedBlocks"),
         PrinterColumn(name="IPS", path="status.allocatedIps"),
+        PrinterColumn(name="UTIL", path="status.utilisation"),
         PrinterColumn(name="GATEWAY", path="spec.gateway", wide=True),
         PrinterColumn(name="TOTAL-BLOCKS", path="status.totalBlocks", wide=True),
     )

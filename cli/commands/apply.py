@@ -107,10 +107,14 @@ async def _apply(
     applyset: str | None,
     if_revision: int | None = None,
 ) -> list[str]:
+    from adapters.etcd import EtcdStore
+    from adapters.etcd.ipam import EtcdIpam
     from reconciler.apply import apply_manifests
+    from reconciler.apply.admission import IPPoolAdmission
 
     manifests = read_manifests(filenames, recursive=recursive)
     async with open_store(conn) as store:
+        assert isinstance(store, EtcdStore)
         results = await apply_manifests(
             store,
             manifests,
@@ -118,5 +122,6 @@ async def _apply(
             prune=prune,
             applyset=applyset,
             if_revision=if_revision,
+            admission=[IPPoolAdmission(EtcdIpam(store))],
         )
     return [f"{result.key} {result.action.value}" for result in results]

@@ -8,6 +8,8 @@ The pipeline behind ``dcosctl apply``, ``diff`` and ``delete -f``:
   file, live) with JSON merge patch semantics, pure functions on dicts;
 * :mod:`~reconciler.apply.apply` plans from one read per kind and writes
   every change in one commit, retrying compare-and-swap conflicts;
+* :mod:`~reconciler.apply.admission` refuses updates before the commit
+  (an IPPool change that would strand allocations);
 * :mod:`~reconciler.apply.applyset` records which objects an ApplySet owns,
   so ``--prune`` deletes only those;
 * :mod:`~reconciler.apply.diff` shows what apply would change.

@@ -25,6 +25,10 @@ A transaction of an earlier attempt may have gone through; an object it
 wrote reads as unchanged afterwards and is reported with the action that
 attempt planned.
 
+Before step 3 (and in a dry run too), every admission check given
+(:mod:`reconciler.apply.admission`) sees each object about to be updated; a
+refusal raises and nothing is written.
+
 ``dry_run`` stops after step 2: the results are what would happen (the
 object returned is the one that would be written) and nothing is written.
 
@@ -48,6 +52,7 @@ from crds.errors import ConflictError, DcosError, NotFound, SpecError, StoreErro
 from crds.events import Event, InvolvedObject
 from crds.meta import Resource
 from crds.registry import KINDS
+from reconciler.apply.admission import AdmissionCheck
 from reconciler.apply.applyset import (
     Member,
     check_applyset,
@@ -119,6 +124,7 @@ async def apply_manifests(
     prune: bool = False,
     applyset: str | None = None,
     if_revision: int | None = None,
+    admission: Sequence[AdmissionCheck] = (),
 ) -> list[ApplyResult]:
     """Create or update every manifest's object; with ``prune``, delete the set's leftovers.
 
@@ -141,6 +147,7 @@ async def apply_manifests(
         if prune:
             assert applyset is not None
             _plan_prune(plan, prune_candidates(applyset, previous, current, live))
+        await _admit(admission, manifests, plan, live)
         if dry_run:
             return plan.results
         if applyset is not None and attempt == 1:  # before the first write; see applyset.py
@@ -182,6 +189,26 @@ def check_unchanged_since(
                 f"{key} changed after revision {revision} (now at {version}): "
                 "plan again before applying"
             )
+
+
+async def _admit(
+    checks: Sequence[AdmissionCheck],
+    manifests: Sequence[Manifest],
+    plan: _Plan,
+    live: dict[ObjectKey, Resource],
+) -> None:
+    """Run every check on each planned update; the first refusal propagates."""
+    if not checks:
+        return
+    by_key = {ObjectKey.of(m.obj): m for m in manifests}
+    for result in plan.results:
+        current = live.get(result.key)
+        manifest = by_key.get(result.key)
+        if result.action is not Action.CONFIGURED or current is None or manifest is None:
+            continue
+        assert result.obj is not None
+        for check in checks:
+            await check(manifest, current, result.obj)
 
 
 def _plan_prune(plan: _Plan, candidates: Iterable[Resource]) -> None:
