@@ -16,6 +16,7 @@ NAMES = (
     "docker_launch",
     "controller",
     "ipam",
+    "ipam_check",
 )
 
 

@@ -28,6 +28,7 @@ from cli.commands.events import events
 from cli.commands.explain import explain
 from cli.commands.get import get
 from cli.commands.hosts import hosts
+from cli.commands.ipam import ipam
 from cli.commands.plan import plan
 from cli.commands.rollout import rollout
 from cli.commands.scale import scale
@@ -85,6 +86,7 @@ for command in (apply, plan, diff, get, describe, delete, scale, explain, events
     app.command(no_args_is_help=command not in (version, events))(command)
 app.add_typer(rollout)
 app.add_typer(hosts)
+app.add_typer(ipam)
 
 
 # The local data center: cli/up.py.

@@ -8,7 +8,9 @@ atomic. Modules:
   block, and the candidates to try for a host's next block or an instance's IP;
 - :mod:`.usage` — blocks, used and free addresses and utilisation, per host;
 - :mod:`.change` — :func:`check_pool_change`: which allocations a new spec strands;
-- :mod:`.allocator` — :class:`Ipam`, the loop tying candidates to the store.
+- :mod:`.allocator` — :class:`Ipam`, the loop tying candidates to the store;
+- :mod:`.check` — :func:`check` and :func:`confirm_leaks`: allocations against
+  instance records and containers (leaks, conflicts, addresses outside).
 
 **Block edges.** A block is a Docker ``--fixed-cidr``: a range inside the
 bridge's subnet, which is the pool's whole cidr. The VLAN's network and
@@ -31,18 +33,36 @@ from reconciler.ipam.addresses import (
 )
 from reconciler.ipam.allocator import Ipam, IpamExhausted
 from reconciler.ipam.change import PoolChangeCheck, Stranded, check_pool_change
+from reconciler.ipam.check import (
+    CheckReport,
+    ContainerAddress,
+    Finding,
+    FindingKind,
+    InstanceAddress,
+    Sighting,
+    check,
+    confirm_leaks,
+)
 from reconciler.ipam.usage import HostUsage, PoolUsage, utilisation
 
 __all__ = [
+    "CheckReport",
+    "ContainerAddress",
+    "Finding",
+    "FindingKind",
     "HostUsage",
+    "InstanceAddress",
     "Ipam",
     "IpamExhausted",
     "PoolChangeCheck",
     "PoolUsage",
+    "Sighting",
     "Stranded",
     "block_candidates",
     "carve",
+    "check",
     "check_pool_change",
+    "confirm_leaks",
     "ip_candidates",
     "usable_addresses",
     "utilisation",
