@@ -234,6 +234,7 @@ if TYPE_CHECKING:
         SchedulerEvent,
         TaskID,
     )
+    from adapters.mesos.tasks import LaunchOperation
 
 
 class MesosScheduler(Protocol):
@@ -263,10 +264,12 @@ class MesosScheduler(Protocol):
     async def accept(
         self,
         offer_ids: Sequence[OfferID | str],
-        operations: Sequence[OfferOperation],
+        operations: Sequence[OfferOperation | LaunchOperation],
         *,
         filters: Filters | None = None,
-    ) -> None: ...
+    ) -> None:
+        """A :class:`LaunchOperation` (plain launches) is written without the models."""
+        ...
 
     async def decline(
         self, offer_ids: Sequence[OfferID | str], *, filters: Filters | None = None
@@ -475,6 +478,11 @@ class MesosCodec(Protocol):
 
     def launch_operations(self, launches: Sequence[TaskLaunch]) -> list[OfferOperation]:
         """One LAUNCH operation carrying every task (one ACCEPT per offer)."""
+        ...
+
+    def launch_operation(self, launches: Sequence[TaskLaunch]) -> LaunchOperation:
+        """The same LAUNCH kept as plain launches, for :meth:`MesosScheduler.accept`
+        to write directly (the hot path: no wire models are built)."""
         ...
 
     def filters(self, refuse_seconds: float) -> Filters: ...

@@ -13,6 +13,7 @@ NAMES = (
     "placement",
     "mesos_sim",
     "mesos_client",
+    "accept_encode",
     "docker_launch",
     "controller",
     "ipam",

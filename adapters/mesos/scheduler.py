@@ -43,6 +43,7 @@ from typing import TypeVar
 import httpx
 import pydantic
 
+from adapters.mesos.encode import accept_call_json
 from adapters.mesos.http import (
     JSON_HEADERS,
     STREAM_ID_HEADER,
@@ -78,6 +79,7 @@ from adapters.mesos.model_scheduler import (
     teardown_call,
 )
 from adapters.mesos.model_task import KillPolicy
+from adapters.mesos.tasks import LaunchOperation
 from crds.errors import MesosError, MesosUnavailable
 
 __all__ = ["SCHEDULER_PATH", "FrameworkEnded", "MesosSchedulerClient"]
@@ -99,7 +101,7 @@ def _as(cls: type[_Id], value: _Id | str) -> _Id:
     return value if isinstance(value, cls) else cls(value=str(value))
 
 
-def _plain(value: AgentID | TaskID | FrameworkID) -> bool:
+def _plain(value: AgentID | TaskID | FrameworkID | OfferID) -> bool:
     """An id holding its ``value`` and nothing else (what the wire form then is, is known)."""
     return not value.model_extra and isinstance(value.value, str)
 
@@ -280,13 +282,52 @@ class MesosSchedulerClient(MesosClientBase):
     async def accept(
         self,
         offer_ids: Sequence[OfferID | str],
-        operations: Sequence[OfferOperation],
+        operations: Sequence[OfferOperation | LaunchOperation],
         *,
         filters: Filters | None = None,
     ) -> None:
-        """ACCEPT offers with operations (LAUNCH...); unused resources count as declined."""
+        """ACCEPT offers with operations (LAUNCH...); unused resources count as declined.
+
+        Operations given as plain launches (:class:`LaunchOperation`, what the
+        framework sends) are written directly (``adapters.mesos.encode``): the
+        same bytes as the models would give.
+        """
+        fid = self._require_id()
+        body = self._accept_json(fid, offer_ids, operations, filters)
+        if body is not None:
+            await self._post(SchedulerCallType.ACCEPT, body)
+            return
         ids = [_as(OfferID, i) for i in offer_ids]
-        await self._call(accept_call(self._require_id(), ids, operations, filters=filters))
+        models = [op.model() if isinstance(op, LaunchOperation) else op for op in operations]
+        await self._call(accept_call(fid, ids, models, filters=filters))
+
+    @staticmethod
+    def _accept_json(
+        fid: FrameworkID,
+        offer_ids: Sequence[OfferID | str],
+        operations: Sequence[OfferOperation | LaunchOperation],
+        filters: Filters | None,
+    ) -> bytes | None:
+        """The ACCEPT written directly, or None when only the models know its form."""
+        if not _plain(fid) or not all(isinstance(op, LaunchOperation) for op in operations):
+            return None
+        if filters is not None and filters.model_extra:
+            return None
+        ids: list[str] = []
+        for offer_id in offer_ids:
+            if isinstance(offer_id, str):
+                ids.append(offer_id)
+            elif isinstance(offer_id, OfferID) and _plain(offer_id):
+                ids.append(offer_id.value)
+            else:
+                return None
+        return accept_call_json(
+            fid.value,
+            ids,
+            [op.wire() for op in operations if isinstance(op, LaunchOperation)],
+            refuse_seconds=filters.refuse_seconds if filters is not None else None,
+            filters=filters is not None,
+        )
 
     async def decline(
         self, offer_ids: Sequence[OfferID | str], *, filters: Filters | None = None

@@ -28,6 +28,12 @@ Task construction (:func:`build_task_info`), Marathon-style:
 * ``labels``: the App's labels plus ours (``dcos/app``, ``dcos/domain``,
   ``dcos/version``), set by the caller.
 
+:meth:`MesosWireCodec.launch_operation` keeps a LAUNCH as its plain
+launches (:class:`LaunchOperation`): the scheduler client writes the ACCEPT
+from them directly (``adapters.mesos.encode``), the same JSON as the models
+would give at a fraction of the cost; the models are built only when asked
+for (:attr:`LaunchOperation.launch`, :meth:`LaunchOperation.model`).
+
 Offers are read with :func:`offer_view` following the mapping spelled out
 in :meth:`reconciler.placement.AgentOffer.from_values`.
 """
@@ -36,7 +42,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
 
+from adapters.mesos.encode import launch_operation_json
 from adapters.mesos.model_common import (
     AgentID,
     AllocationInfo,
@@ -93,7 +103,7 @@ from adapters.protocols import (
 from crds.common import HealthCheck as AppHealthCheck
 from crds.common import HealthCheckProtocol
 
-__all__ = ["MesosWireCodec", "build_task_info", "offer_view"]
+__all__ = ["LaunchOperation", "MesosWireCodec", "build_task_info", "offer_view"]
 
 logger = logging.getLogger(__name__)
 
@@ -102,6 +112,30 @@ _CAPABILITIES = (
     FrameworkCapabilityType.PARTITION_AWARE,
     FrameworkCapabilityType.TASK_KILLING_STATE,
 )
+
+
+@dataclass(frozen=True, eq=False)
+class LaunchOperation:
+    """One LAUNCH operation of plain launches (see the module docstring).
+
+    Reads like an ``OfferOperation`` of type LAUNCH where it matters
+    (``launch.task_infos``); :meth:`wire` is its JSON form, :meth:`model`
+    the operation as a wire model.
+    """
+
+    launches: tuple[TaskLaunch, ...]
+
+    @cached_property
+    def launch(self) -> OperationLaunch:
+        """The LAUNCH body as models, built on first use."""
+        return OperationLaunch(task_infos=[build_task_info(x) for x in self.launches])
+
+    def model(self) -> OfferOperation:
+        return OfferOperation.wrap("LAUNCH", self.launch)
+
+    def wire(self) -> dict[str, Any]:
+        """What ``to_json(self.model())`` gives, written directly."""
+        return launch_operation_json(self.launches)
 
 
 class MesosWireCodec:
@@ -153,6 +187,9 @@ class MesosWireCodec:
     def launch_operations(self, launches: Sequence[TaskLaunch]) -> list[OfferOperation]:
         infos = [build_task_info(launch) for launch in launches]
         return [OfferOperation.wrap("LAUNCH", OperationLaunch(task_infos=infos))]
+
+    def launch_operation(self, launches: Sequence[TaskLaunch]) -> LaunchOperation:
+        return LaunchOperation(tuple(launches))
 
     def filters(self, refuse_seconds: float) -> Filters:
         return Filters(refuse_seconds=refuse_seconds)

@@ -423,9 +423,9 @@ class MesosFramework:
 
         async def accept(offer_id: str, launches: tuple[TaskLaunch, ...]) -> int:
             async with gate:
-                operations = self._codec.launch_operations(launches)
+                operation = self._codec.launch_operation(launches)
                 async with asyncio.timeout(self.settings.call_timeout):
-                    await self._mesos.accept([offer_id], operations, filters=filters)
+                    await self._mesos.accept([offer_id], [operation], filters=filters)
             return len(launches)
 
         outcomes = await asyncio.gather(
