@@ -141,7 +141,8 @@ class _TlsClient(aetcd.Client):  # type: ignore[misc]  # aetcd is untyped
         if self._connected.is_set():
             return
         if self._is_connecting:
-            await asyncio.wait_for(self._connected.wait(), self._connect_wait_timeout)
+            async with asyncio.timeout(self._connect_wait_timeout):  # keeps a cancel (3.11)
+                await self._connected.wait()
             return
         try:
             self._is_connecting = True

@@ -102,7 +102,9 @@ class Allocator:
         settings = self.master.settings
         while True:
             try:
-                await asyncio.wait_for(self._dirty.wait(), settings.allocation_interval)
+                # Not wait_for: on 3.11 it swallows a cancel that meets the wake.
+                async with asyncio.timeout(settings.allocation_interval):
+                    await self._dirty.wait()
                 await asyncio.sleep(settings.allocation_batch)
             except TimeoutError:
                 now = time.monotonic()

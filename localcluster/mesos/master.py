@@ -27,7 +27,6 @@ Events go out through :meth:`send` (scheduler streams) and :meth:`publish`
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ipaddress
 import logging
 import time
@@ -114,11 +113,11 @@ class Master:
         for handle in self._timers:
             handle.cancel()
         self._timers.clear()
-        for task in list(self._tasks):
+        tasks = list(self._tasks)
+        for task in tasks:
             task.cancel()
-        for task in list(self._tasks):
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        if tasks:  # failures are logged by _reap; a cancel of stop() itself is not swallowed
+            await asyncio.wait(tasks)
         for containerizer in self.containerizers.values():
             try:
                 await containerizer.close()

@@ -101,7 +101,8 @@ class SimContainerizer:
                 await self._fire(task_id, task, state)
             timeout = self._heap[0][0] - loop.time() if self._heap else None
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout)
+                async with asyncio.timeout(timeout):
+                    await self._wake.wait()
 
     async def _fire(self, task_id: str, task: _Task, state: TaskState) -> None:
         message, reason = "", None

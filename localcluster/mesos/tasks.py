@@ -318,7 +318,8 @@ class TaskManager:
                 self._deliver(fw, rec)
             timeout = self._retries[0][0] - time.monotonic() if self._retries else None
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout)
+                async with asyncio.timeout(timeout):
+                    await self._wake.wait()
 
     # -------------------------------------------------------------------- kill
 

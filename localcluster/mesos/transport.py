@@ -118,7 +118,8 @@ async def _records(
                 continue
             if queue.empty():
                 try:
-                    first = await asyncio.wait_for(queue.get(), wait)
+                    async with asyncio.timeout(wait):
+                        first = await queue.get()
                 except TimeoutError:
                     continue
             else:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import random
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -40,7 +41,7 @@ ORDER = ["Pending", "Staging", "Starting", "Running", "Killing"]
 async def local() -> AsyncIterator[LocalMaster]:
     settings = MasterSettings(
         agents=agents_from_flags(3, cpus=4, mem=4096, ports="31000-31009"),
-        heartbeat_interval=0.3,
+        heartbeat_interval=1.0,  # a loaded machine may stall the loop for a second
         allocation_interval=0.05,
         allocation_batch=0.005,
         status_update_retry=0.2,
@@ -179,6 +180,29 @@ class FlakyStore:
         await self.inner.commit_raw(puts, deletes)
 
 
+STOP_TIMEOUT = 10.0
+
+
+def task_stacks() -> str:
+    """The stack of every pending task of the running loop, for a failure message."""
+    out = io.StringIO()
+    for t in asyncio.all_tasks():
+        if not t.done():
+            t.print_stack(file=out)
+    return out.getvalue()
+
+
+async def stop(task: asyncio.Task[None], within: float = STOP_TIMEOUT) -> None:
+    """Cancel ``task`` and wait for it to end; fail, with every task's stack, past ``within``."""
+    task.cancel()
+    done, _ = await asyncio.wait({task}, timeout=within)
+    if not done:
+        pytest.fail(f"{task.get_name()} still running {within:g}s after cancel:\n{task_stacks()}")
+    failure = None if task.cancelled() else task.exception()
+    if failure is not None:
+        raise failure
+
+
 class Harness:
     def __init__(self, local: LocalMaster, store: EtcdStore) -> None:
         self.local = local
@@ -210,9 +234,7 @@ class Harness:
                 await self.until(lambda: fw.subscribed.is_set() and fw.ready)
                 yield fw, spy
             finally:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+                await stop(task)
 
     async def until(self, predicate: Callable[[], bool], within: float = TIMEOUT) -> None:
         async with asyncio.timeout(within):
@@ -392,3 +414,42 @@ async def test_a_new_domain_resubscribes_with_its_role(harness: Harness) -> None
         await harness.until(lambda: sorted(master_fw.roles) == ["*", "books", "shop"])
         await harness.until(lambda: fw.subscriptions == 2 and fw.subscribed.is_set())
         assert fw.framework_id == first
+
+
+async def test_a_cut_stream_is_resubscribed_and_shutdown_is_prompt(harness: Harness) -> None:
+    a = app()
+    loop = asyncio.get_running_loop()
+    async with harness.framework() as (fw, spy):
+        wanted = fresh(a, 12, harness.rng)
+        ids = [i.instance_id for i in wanted]
+        fw.request(app=a, domain=domain(), spec=a.spec, instances=wanted)
+        # Cut every SUBSCRIBE stream once the launches are sent, with their
+        # status updates in flight (ACCEPTs cut off would leave Lost records).
+        await harness.until(lambda: all(harness.mesos_state(i) is not None for i in ids))
+        harness.local.master.faults.failover_master()
+        await harness.until(lambda: fw.subscriptions >= 2)
+        await harness.until(lambda: running(fw, ids))
+        assert {harness.mesos_state(i) for i in ids} == {"TASK_RUNNING"}
+        await harness.until(lambda: all(harness.mesos_pending(i) == [] for i in ids))
+        assert spy.unrecorded_launches == []
+        harness.local.master.faults.failover_master()  # cut again, then leave at once
+        started = loop.time()
+    assert loop.time() - started < STOP_TIMEOUT
+
+
+async def test_the_master_stops_when_a_wake_meets_the_cancel(harness: Harness) -> None:
+    master = harness.local.master
+    (allocator,) = [t for t in master._tasks if "alloc" in t.get_name()]
+
+    def parked() -> bool:  # waiting for the next pass, not allocating
+        names: list[str] = []
+        coro: Any = allocator.get_coro()
+        while hasattr(coro, "cr_await"):
+            names.append(coro.cr_code.co_name)
+            coro = coro.cr_await
+        return names[1:2] in (["wait"], ["wait_for"])
+
+    await harness.until(parked)
+    master.allocator.trigger()  # its wait ends in the very step the cancel arrives
+    async with asyncio.timeout(STOP_TIMEOUT):
+        await master.stop()
