@@ -21,17 +21,14 @@ own modules and their absence is one clear error.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import importlib
 import logging
-import socket
 import tempfile
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.routing import Route
 
@@ -42,6 +39,7 @@ from localcluster.mesos.operator_api import operator_endpoint
 from localcluster.mesos.scheduler_api import scheduler_endpoint
 from localcluster.mesos.settings import MasterSettings
 from localcluster.mesos.sim import SimContainerizer
+from localcluster.serving import Serving, bind
 
 __all__ = ["ContainerizerUnavailable", "LocalMaster", "build_app", "make_containerizer"]
 
@@ -105,8 +103,7 @@ class LocalMaster:
     ) -> None:
         self.settings = settings
         self._containerizers = containerizers
-        self._server: uvicorn.Server | None = None
-        self._serving: asyncio.Task[None] | None = None
+        self._serving: Serving | None = None
         self._master: Master | None = None
         self._closers = contextlib.AsyncExitStack()
 
@@ -132,9 +129,7 @@ class LocalMaster:
         }
 
     async def start(self) -> None:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.settings.host, self.settings.port))
+        sock = bind(self.settings.host, self.settings.port)
         host, port = sock.getsockname()[:2]
         try:
             table = await self._containerizer_table()
@@ -144,39 +139,16 @@ class LocalMaster:
             raise
         self._master = Master(self.settings, containerizers=table, host=host, port=port)
         self._master.start()
-        config = uvicorn.Config(
-            build_app(self._master),
-            lifespan="off",
-            log_level="warning",
-            access_log=False,
-            timeout_graceful_shutdown=2,
-            backlog=4096,
+        self._serving = await Serving.start(
+            build_app(self._master), sock, name="mesos:http", backlog=4096
         )
-        self._server = uvicorn.Server(config)
-        self._serving = asyncio.get_running_loop().create_task(
-            self._server.serve(sockets=[sock]), name="mesos:http"
-        )
-        async with asyncio.timeout(10):
-            while not self._server.started:
-                if self._serving.done():
-                    self._serving.result()
-                    raise RuntimeError("uvicorn stopped while starting")
-                await asyncio.sleep(0.01)
         logger.info("local Mesos master %s serving on %s", self._master.state.master_id, self.url)
 
     async def stop(self) -> None:
         if self._master is not None:
             self._master.close_streams()
-        if self._server is not None and self._serving is not None:
-            self._server.should_exit = True
-            try:
-                async with asyncio.timeout(5):
-                    await self._serving
-            except TimeoutError:
-                self._server.force_exit = True
-                self._serving.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await self._serving
+        if self._serving is not None:
+            await self._serving.stop()
         if self._master is not None:
             await self._master.stop()
         await self._closers.aclose()
@@ -184,7 +156,7 @@ class LocalMaster:
     async def serve_forever(self) -> None:
         """Serve until cancelled or uvicorn exits (``python -m localcluster mesos``)."""
         assert self._serving is not None
-        await self._serving
+        await self._serving.task
 
     async def __aenter__(self) -> Self:
         await self.start()

@@ -15,21 +15,18 @@ hosts from YAML (see ``docs/cmdb.md``).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-import socket
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-import uvicorn
 import yaml
 from starlette.applications import Starlette
 
 from localcluster.netbox.api import routes
 from localcluster.netbox.db import NetboxDb, Query
+from localcluster.serving import Serving, bind
 
 __all__ = ["LocalNetbox", "NetboxSettings", "build_app", "seed"]
 
@@ -99,8 +96,7 @@ class LocalNetbox:
         self._seed_file = seed_file
         self._port = settings.port
         self._db: NetboxDb | None = None
-        self._server: uvicorn.Server | None = None
-        self._serving: asyncio.Task[None] | None = None
+        self._serving: Serving | None = None
 
     @property
     def db(self) -> NetboxDb:
@@ -114,50 +110,25 @@ class LocalNetbox:
 
     @property
     def running(self) -> bool:
-        return self._serving is not None and not self._serving.done()
+        return self._serving is not None and self._serving.running
 
     async def start(self) -> None:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.settings.host, self._port))
+        sock = bind(self.settings.host, self._port)
         self._port = sock.getsockname()[1]
         if self._db is None:
             self._db = NetboxDb(self.settings.db)
             if self._seed_file is not None:
                 document = yaml.safe_load(self._seed_file.read_text()) or {}
                 logger.info("seeded %d hosts", seed(self._db, document))
-        config = uvicorn.Config(
-            build_app(self._db, self.settings.token),
-            lifespan="off",
-            log_level="warning",
-            access_log=False,
-            timeout_graceful_shutdown=2,
+        self._serving = await Serving.start(
+            build_app(self._db, self.settings.token), sock, name="netbox:http"
         )
-        self._server = uvicorn.Server(config)
-        self._serving = asyncio.get_running_loop().create_task(
-            self._server.serve(sockets=[sock]), name="netbox:http"
-        )
-        async with asyncio.timeout(10):
-            while not self._server.started:
-                if self._serving.done():
-                    self._serving.result()
-                    raise RuntimeError("uvicorn stopped while starting")
-                await asyncio.sleep(0.01)
         logger.info("local NetBox serving on %s", self.url)
 
     async def stop(self) -> None:
         """Stop serving; the database stays open, so a restart keeps ``:memory:`` data too."""
-        if self._server is not None and self._serving is not None:
-            self._server.should_exit = True
-            try:
-                async with asyncio.timeout(5):
-                    await self._serving
-            except TimeoutError:
-                self._server.force_exit = True
-                self._serving.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await self._serving
-        self._server = None
+        if self._serving is not None:
+            await self._serving.stop()
         self._serving = None
 
     async def close(self) -> None:
@@ -169,7 +140,7 @@ class LocalNetbox:
     async def serve_forever(self) -> None:
         """Serve until cancelled or uvicorn exits (``python -m localcluster netbox``)."""
         assert self._serving is not None
-        await self._serving
+        await self._serving.task
 
     async def __aenter__(self) -> Self:
         await self.start()
