@@ -18,23 +18,16 @@ import pytest
 from e2e.harness import (
     Stack,
     conditions,
+    domain_manifest,
     get_app,
     instance_records,
+    manifest,
     sim_master_settings,
 )
 from localcluster.mesos.server import LocalMaster
 from reconciler.apps.instances import InstanceState
 
-SPEC = """\
-apiVersion: dcos/v1
-kind: Domain
-metadata:
-  name: shop
-spec:
-  timezone: Asia/Shanghai
-  sharedPool:
-    borrow: WhenExhausted
----
+APP = """\
 apiVersion: dcos/v1
 kind: App
 metadata:
@@ -48,6 +41,7 @@ spec:
   constraints:
     - [hostname, MAX_PER, "2"]
 """
+SPEC = manifest(domain_manifest(), APP)
 
 
 def _spec(*, instances: int = 4, cpus: float = 0.5) -> str:

@@ -9,19 +9,10 @@ until every instance runs; waits are conditions with deadlines.
 
 from __future__ import annotations
 
-from e2e.harness import Stack, conditions, get_app
+from e2e.harness import Stack, conditions, domain_manifest, get_app, manifest
 from localcluster.mesos.server import LocalMaster
 
-SPEC = """\
-apiVersion: dcos/v1
-kind: Domain
-metadata:
-  name: shop
-spec:
-  timezone: Asia/Shanghai
-  sharedPool:
-    borrow: WhenExhausted
----
+APP = """\
 apiVersion: dcos/v1
 kind: App
 metadata:
@@ -38,6 +29,7 @@ spec:
   constraints:
     - [hostname, MAX_PER, "2"]
 """
+SPEC = manifest(domain_manifest(), APP)
 
 
 async def test_applied_app_runs_on_sim_agents(sim_master: LocalMaster, sim_stack: Stack) -> None:

@@ -29,8 +29,10 @@ from e2e.harness import (
     conditions,
     controller,
     dcosctl,
+    domain_manifest,
     get_app,
     instance_records,
+    manifest,
     sim_master_settings,
     until,
 )
@@ -44,16 +46,7 @@ N = 6
 MIN_HEALTH = 0.5
 MAX_OVER = 0.5
 
-SPEC = """\
-apiVersion: dcos/v1
-kind: Domain
-metadata:
-  name: shop
-spec:
-  timezone: Asia/Shanghai
-  sharedPool:
-    borrow: WhenExhausted
----
+APP = """\
 apiVersion: dcos/v1
 kind: App
 metadata:
@@ -68,6 +61,7 @@ spec:
     minimumHealthCapacity: {min_health}
     maximumOverCapacity: {max_over}
 """
+SPEC = manifest(domain_manifest(), APP)
 
 
 def _spec(tag: str) -> str:
