@@ -23,15 +23,17 @@ and the App controller replaces it. Each offer gets ONE ACCEPT carrying the
 LAUNCH of every instance placed on it. The ACCEPTs of one pass are sent
 concurrently (at most ``accept_concurrency`` at once), after the flush.
 
-**Offers at hand.** An offer that placed nothing is held for
-``offer_hold_seconds``, queue or no queue. While nothing is queued at most
-``idle_offers`` are kept (the rest are declined with ``idle_refuse_seconds``)
-and an expired one is declined without a filter, so Mesos offers it again and
-a replacement is placed on the next pass, with no REVIVE and no wait for the
-allocator. REVIVE is sent when new launches stay queued after a pass (at most
-every ``revive_interval``). The unused part of an accepted offer is refused
-for ``refuse_seconds`` only when nothing is left queued. With ``idle_offers``
-0 every offer is declined and offers are SUPPRESSed while idle.
+**Offers at hand.** While launches are queued, an offer that placed nothing
+is held for ``offer_hold_seconds`` and then declined with ``refuse_seconds``.
+While nothing is queued, up to ``idle_offers`` offers are kept until used or
+rescinded and the rest are declined with ``idle_refuse_seconds``: an idle
+framework is offered again only what a task's end frees or a filter's end
+returns. A replacement is placed on a held offer on the next pass, with no
+REVIVE and no wait for the allocator. REVIVE is sent when new launches stay
+queued after a pass (at most every ``revive_interval``). The unused part of
+an accepted offer is refused for ``refuse_seconds`` only when nothing is left
+queued. With ``idle_offers`` 0 every offer is declined and offers are
+SUPPRESSed while idle.
 
 **Durable updates.** A status update changes the record in memory, the
 record is flushed to etcd, and only then is the update acknowledged; when
@@ -155,7 +157,7 @@ class MesosFramework:
         self._reconciled_at = 0.0
         self._launched: Counter[AppKey] = Counter()  # launches not yet reported as events
         self._killed: dict[str, float] = {}  # task id -> clock time of its KILL (no record)
-        self._passes = 0
+        self.passes = 0  # matching passes run, for tests and logs
 
     # ------------------------------------------------ the App controller's side
 
@@ -403,9 +405,9 @@ class MesosFramework:
                 logger.warning("offer matching failed (retried): %s", exc)
 
     async def _match(self) -> None:
-        self._passes += 1
+        self.passes += 1
         started = self._clock.now()
-        match = await self._matcher_pass.match(seed=f"{self.framework_id}:{self._passes}")
+        match = await self._matcher_pass.match(seed=f"{self.framework_id}:{self.passes}")
         if match is None:
             return
         placed = self._clock.now()
@@ -452,17 +454,16 @@ class MesosFramework:
             raise failed[0]
 
     async def _expire(self) -> None:
-        now, settings = self._clock.now(), self.settings
-        expired = self.offers.expired(now, settings.offer_hold_seconds)
-        if self.queue:
-            batches = [(expired, settings.refuse_seconds)]
-        else:  # kept at hand, bounded; an expired one comes back at once
-            excess = self.offers.excess(settings.idle_offers)
-            batches = [(expired, 0.0), (excess, settings.idle_refuse_seconds)]
-        for declined, refuse in batches:
-            if declined:
-                async with asyncio.timeout(settings.call_timeout):
-                    await self._mesos.decline(declined, filters=self._codec.filters(refuse))
+        settings = self.settings
+        if self.queue:  # unfit for what is queued: let Mesos offer something else
+            declined = self.offers.expired(self._clock.now(), settings.offer_hold_seconds)
+            refuse = settings.refuse_seconds
+        else:  # kept at hand until used or rescinded, bounded
+            declined = self.offers.excess(settings.idle_offers)
+            refuse = settings.idle_refuse_seconds
+        if declined:
+            async with asyncio.timeout(settings.call_timeout):
+                await self._mesos.decline(declined, filters=self._codec.filters(refuse))
 
     async def _suppress_or_revive(self) -> None:
         now = self._clock.now()

@@ -2,8 +2,9 @@
 
 Offers arrive in OFFERS events and are held in an :class:`OfferPool` until the
 matcher uses them (one ACCEPT each) or they expire: an offer that placed
-nothing is held for ``offer_hold_seconds`` (launches may arrive meanwhile),
-whether launches are queued or not, and then declined. A RESCIND removes it;
+nothing while launches are queued is held for ``offer_hold_seconds`` and
+then declined; while nothing is queued, up to ``idle_offers`` are held until
+used (see :mod:`reconciler.framework.framework`). A RESCIND removes it;
 a new subscription clears the pool (offers of the old stream are void).
 
 Each offer is converted once, when it arrives, into placement's
@@ -53,6 +54,10 @@ class OfferPool:
             self._held[view.offer_id] = HeldOffer(view, now, _agent_offers(view))
             text = {k: str(v) for k, v in view.attributes.items()}
             self.attributes[view.hostname] = {**text, "hostname": view.hostname}
+
+    def ids(self) -> list[str]:
+        """The held offers' ids, oldest first."""
+        return list(self._held)
 
     def __contains__(self, offer_id: object) -> bool:
         return offer_id in self._held

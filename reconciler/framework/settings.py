@@ -30,15 +30,16 @@ class FrameworkSettings:
     unused part of an ACCEPT when nothing is left queued."""
     idle_offers: int = 32
     """Offers kept at hand while nothing is queued, so a replacement launches without
-    waiting for Mesos: each is held ``offer_hold_seconds`` and then declined without a
-    filter (Mesos offers it again). 0: decline every offer and SUPPRESS while idle."""
-    idle_refuse_seconds: float = 120.0
-    """Filter sent with an offer declined while nothing is pending, beyond ``idle_offers``."""
+    waiting for Mesos; they are held until used or rescinded (a master's
+    ``--offer_timeout`` bounds that). 0: decline every offer and SUPPRESS while idle."""
+    idle_refuse_seconds: float = 600.0
+    """Filter sent with an offer declined while nothing is pending, beyond ``idle_offers``;
+    a REVIVE (launches queued) clears it."""
     accept_concurrency: int = 32
     """ACCEPT calls of one matching pass in flight at once."""
     revive_interval: float = 1.0
     """At most one REVIVE per this many seconds when new launches arrive."""
-    reconcile_interval: float = 60.0
+    reconcile_interval: float = 600.0
     """Explicit reconciliation of records Mesos has not confirmed for this long; also
     how long a KILL of a task with no record is not repeated."""
     tick_seconds: float = 0.25

@@ -96,6 +96,7 @@ class Spy:
         self.updates: list[str] = []  # Mesos states of the reliable updates received
         self.kills: list[str] = []
         self.revives = 0
+        self.declines: list[tuple[list[str], float | None]] = []  # (offer ids, refuse s)
         self.withheld: set[str] = set()  # tasks whose TASK_RUNNING is never acknowledged
 
     @property
@@ -132,6 +133,11 @@ class Spy:
     async def kill(self, task_id: Any, agent_id: Any = None, **kw: Any) -> None:
         self.kills.append(str(task_id))
         await self.inner.kill(task_id, agent_id, **kw)
+
+    async def decline(self, offer_ids: Any, *, filters: Any = None) -> None:
+        refuse = None if filters is None else filters.refuse_seconds
+        self.declines.append(([str(o) for o in offer_ids], refuse))
+        await self.inner.decline(offer_ids, filters=filters)
 
     async def revive(self, roles: Any = ()) -> None:
         self.revives += 1
@@ -310,6 +316,21 @@ async def test_a_replacement_launches_on_an_offer_held_while_idle(harness: Harne
         assert record is not None and record.agent_id
         assert spy.revives == revives  # no REVIVE, no wait for the allocator
         assert spy.unrecorded_launches == []
+
+
+async def test_an_idle_framework_keeps_its_offers_and_declines_the_rest_for_long(
+    harness: Harness,
+) -> None:
+    async with harness.framework(idle_offers=2, tick_seconds=0.01) as (fw, spy):
+        # Three agents, each offered to both roles: two offers kept, the rest declined.
+        await harness.until(lambda: len(fw.offers) == 2 and len(spy.declines) > 0)
+        await harness.until(lambda: fw.passes >= 50)  # 10 allocation cycles and more
+        assert {refuse for _, refuse in spy.declines} == {600.0}
+        held, declines, passes = set(fw.offers.ids()), len(spy.declines), fw.passes
+        await harness.until(lambda: fw.passes >= passes + 50)
+        assert set(fw.offers.ids()) == held  # no held offer expired
+        assert len(spy.declines) == declines  # and nothing was offered to decline
+        assert not fw.offers_suppressed
 
 
 async def test_updates_are_acknowledged_only_once_durable(harness: Harness) -> None:
