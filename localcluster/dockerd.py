@@ -11,6 +11,13 @@ it never touches the host's firewall and has no default bridge, so containers
 live on user bridge networks (``adapters.docker.DockerEngine.ensure_network``)
 or on the host network.
 
+Two daemons stand for two hosts (``tests/conftest.py``: ``dockerd`` and
+``second_dockerd``): each may have a network of the same name, subnet and
+gateway (one VLAN, a different ip-range per host) because each network gets
+its own Linux bridge (``br-`` and the network id) and neither daemon adds
+firewall or NAT rules; containers' addresses on such networks are assigned
+and inspected, never connected to from the host.
+
 A state directory too deep for unix socket paths (108 bytes) keeps the data,
 pid file and log, while the socket and exec root go to a short scratch
 directory named after the state directory (so a later process finds it

@@ -10,6 +10,7 @@ own socket and state under the run's temporary directory); it needs root, so
 the Docker tests skip without it, and fail (never skip) when root cannot
 install or start the engine. ``busybox_image`` is the busybox-static image
 imported into it once; ``docker_engine`` is a client per test.
+``second_dockerd`` is another engine beside it (two hosts), with the image.
 """
 
 from __future__ import annotations
@@ -92,6 +93,24 @@ def busybox_image(dockerd: DockerDaemon) -> str:
 
     with concurrent.futures.ThreadPoolExecutor(1) as pool:  # its own loop, not the test's
         return pool.submit(lambda: asyncio.run(load())).result()
+
+
+@pytest.fixture(scope="session")
+def second_dockerd(
+    dockerd: DockerDaemon, busybox_image: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[DockerDaemon]:
+    """A second private dockerd beside ``dockerd``, another host's engine: its own socket,
+    data root, exec root and pid file, no default bridge (``--bridge=none``, so the two
+    never clash), with ``busybox_image`` imported too. Started on first use, for the run."""
+
+    async def load(daemon: DockerDaemon) -> None:
+        async with DockerEngine(str(daemon.socket_path)) as engine:
+            await import_busybox_image(engine, busybox_image)
+
+    with DockerDaemon(tmp_path_factory.mktemp("dockerd-2")) as daemon:
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:  # its own loop, not the test's
+            pool.submit(lambda: asyncio.run(load(daemon))).result()
+        yield daemon
 
 
 @pytest.fixture

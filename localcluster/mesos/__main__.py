@@ -2,6 +2,9 @@
 
     python -m localcluster mesos --listen 127.0.0.1:5050 --agents 3 --containerizer sim
     python -m localcluster mesos --cluster cluster.yaml --containerizer docker
+    python -m localcluster mesos --agents 2 --containerizer docker \
+        --agent-docker-socket agent-001.local=/run/h1/docker.sock \
+        --agent-docker-socket agent-002.local=/run/h2/docker.sock
 
 It runs until interrupted; ``--heartbeat``, ``--allocation-interval`` and the
 ``--sim-*`` flags tune the emulation (see ``--help``).
@@ -17,7 +20,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from localcluster.mesos.cluster import agents_from_flags, load_cluster
+from localcluster.mesos.cluster import agents_from_flags, load_cluster, with_docker_sockets
 from localcluster.mesos.server import ContainerizerUnavailable, LocalMaster
 from localcluster.mesos.settings import MasterSettings, SimSettings
 
@@ -46,7 +49,19 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--cluster", help="cluster YAML file (replaces the agent flags)")
     p.add_argument("--containerizer", default="sim", choices=["sim", "process", "docker"])
-    p.add_argument("--docker-socket", default="/var/run/docker.sock")
+    p.add_argument(
+        "--docker-socket",
+        default="/var/run/docker.sock",
+        help="Docker engine of the agents that name none",
+    )
+    p.add_argument(
+        "--agent-docker-socket",
+        action="append",
+        default=[],
+        metavar="HOSTNAME=SOCKET",
+        help="the Docker engine of one agent, e.g. agent-002.local=/run/h2/docker.sock "
+        "(repeatable; also docker_socket in a cluster file)",
+    )
     p.add_argument(
         "--docker-stand-in",
         metavar="IMAGE",
@@ -90,6 +105,7 @@ def settings_from(args: argparse.Namespace) -> MasterSettings:
             attributes=args.attributes,
             reservations=tuple(reservations),
         )
+    agents = with_docker_sockets(agents, args.agent_docker_socket)
     return MasterSettings(
         host=host or "127.0.0.1",
         port=int(port),

@@ -9,19 +9,28 @@ lists them one by one::
         attributes: {rack: r1, dc: dc1}
         reservations: {web: "cpus:4;mem:8192"}   # static, per role
         containerizer: docker                    # default: the master's
+        docker_socket: /run/dcos/web-01.sock     # its own engine; default: the master's
       - hostname: batch-01.dc1
         count: 10                                # batch-01.dc1 ... batch-10.dc1
 
 Attributes follow the Mesos grammar (``rack:r1;dc:dc1``): a number is a
 SCALAR, ``[a-b]`` RANGES, ``{a,b}`` a SET, anything else TEXT. Agent ids are
 ``<master-id>-S<n>``, as the master assigns them at registration.
+
+An agent's ``docker_socket`` names the Docker engine its ``docker``
+containerizer runs tasks on: two agents on two engines stand for two hosts
+(each engine has its own containers and networks). The command line sets it
+per agent with ``--agent-docker-socket HOSTNAME=SOCKET``
+(:func:`with_docker_sockets`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +39,13 @@ from localcluster.mesos.resources import Bag, parse_ranges
 from localcluster.mesos.settings import AgentSpec
 from localcluster.mesos.state import Agent
 
-__all__ = ["agents_from_flags", "build_agents", "load_cluster", "parse_attributes"]
+__all__ = [
+    "agents_from_flags",
+    "build_agents",
+    "load_cluster",
+    "parse_attributes",
+    "with_docker_sockets",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -148,6 +163,7 @@ def _spec(entry: dict[str, Any], hostname: str) -> AgentSpec:
         reservations=reservations,
         containerizer=str(entry.get("containerizer", "")),
         ip=str(entry.get("ip", "127.0.0.1")),
+        docker_socket=str(entry["docker_socket"]) if entry.get("docker_socket") else None,
     )
 
 
@@ -172,3 +188,25 @@ def load_cluster(path: str | Path) -> tuple[AgentSpec, ...]:
         for i in range(1, count + 1):
             out.append(_spec(entry, f"{stem}{i:0{width}d}{dot}{tail}"))
     return tuple(out)
+
+
+def with_docker_sockets(
+    agents: tuple[AgentSpec, ...], assignments: Sequence[str]
+) -> tuple[AgentSpec, ...]:
+    """``agents`` with the engine sockets of ``HOSTNAME=SOCKET`` assignments; ValueError
+    names a malformed assignment or a hostname that is not an agent."""
+    sockets: dict[str, str] = {}
+    for item in assignments:
+        hostname, sep, socket = item.partition("=")
+        if not sep or not hostname or not socket:
+            raise ValueError(f"--agent-docker-socket expects HOSTNAME=SOCKET, got {item!r}")
+        sockets[hostname] = socket
+    unknown = sorted(set(sockets) - {agent.hostname for agent in agents})
+    if unknown:
+        raise ValueError(f"--agent-docker-socket names no agent: {', '.join(unknown)}")
+    return tuple(
+        dataclasses.replace(agent, docker_socket=sockets[agent.hostname])
+        if agent.hostname in sockets
+        else agent
+        for agent in agents
+    )

@@ -7,15 +7,41 @@ TaskInfo's labels plus ``dcos.task_id``, ``dcos.agent_id`` and
 ``dcos.framework_id``. A shell command runs as ``/bin/sh -c value`` (the
 entrypoint is replaced); otherwise ``value`` and ``arguments`` are the
 command (the image's CMD), after the image's entrypoint unless the
-``entrypoint`` docker parameter names another. Volumes are host-path binds;
-the network is the host's (HOST, the Mesos default) or a named one
-(BRIDGE/USER, the name from ``network_infos``, ``bridge`` when absent) with
-the static IP that ``network_infos`` asks for.
-Networks given to the constructor are created on first use; any other must
-exist already. Images are never pulled: a missing image is TASK_FAILED with
+``entrypoint`` docker parameter names another. Volumes are host-path binds
+(``container_path`` and ``mode``, RW unless RO).
+
+**Engines.** Each agent may have its own engine (``engines``, by agent
+hostname; ``runtime`` serves the others), so two agents on two dockerds stand
+for two hosts: a task's container, its network and its IP live on the engine
+of the agent it was launched on.
+
+**Networks.** DockerInfo.network decides, as in Mesos: HOST (the Mesos
+default, and what a task without ``network_infos`` gets) and NONE as named;
+USER is ``--net`` ``network_infos[0].name`` (HostConfig.NetworkMode), at the
+address of the docker parameter ``ip`` (``--ip``: NetworkingConfig
+.EndpointsConfig[NAME].IPAMConfig.IPv4Address) or, without one, the static
+address ``network_infos[0].ip_addresses`` asks for; BRIDGE is that network's
+name or ``bridge``. A USER network is never created for a task: the Host
+controller creates it on each host's engine (the pool's subnet and gateway,
+the host's block as ip-range), and a network missing on the agent's engine is
+TASK_FAILED, REASON_CONTAINER_LAUNCH_FAILED, "Failed to launch container:
+network NAME not found on the agent's Docker engine (...)". An address the
+engine refuses (taken, outside the subnet) is TASK_FAILED with the engine's
+message; so is an address outside the network's ip-range, which dockerd itself
+would accept for a static address but which would leave its host's block.
+(Networks given to the constructor as :class:`BridgeNetwork` are the
+exception: they are created on first use, on each engine.) The docker
+parameters honoured are ``entrypoint``, ``hostname``, ``user``, ``workdir`` and
+``ip``; others are logged and ignored.
+
+**Status.** TASK_RUNNING carries the container's address on its network as
+``docker inspect`` shows it (the master reports it as
+``container_status.network_infos[].ip_addresses[].ip_address``, like Mesos).
+Images are never pulled: a missing image is TASK_FAILED with
 REASON_CONTAINER_LAUNCH_FAILED and a message naming the image ("Failed to
-launch container: image ... is not on the agent's Docker engine..."), like
-any create/start failure (whose message is the engine's).
+launch container: image ... is not on the agent's Docker engine..."); every
+other create/start failure is "Failed to launch container: " and the engine's
+message.
 
 With a stand-in image, a task whose image the engine lacks runs as that
 image instead (:mod:`.stand_in`); with a host root, host-path volumes live
@@ -25,18 +51,29 @@ Per run, one watcher task waits on the container (``/wait``) and owns the
 terminal report: exit 0 is TASK_FINISHED, other codes TASK_FAILED ("exited
 with code N"), and a container that ``kill`` stopped (SIGTERM, SIGKILL after
 the grace) TASK_KILLED. The container is removed before the terminal report,
-so a terminal task has no container left. COMMAND health checks run inside
-the container through the engine's ``exec`` with the semantics of
-:mod:`localcluster.mesos.health`. ``close()`` removes every container this
-containerizer started and reports nothing.
+so a terminal task has no container left.
+
+**Health checks** run inside the container through the engine's ``exec``, with
+the semantics of :mod:`localcluster.mesos.health`: a COMMAND check as given; an
+HTTP check as ``wget`` of ``SCHEME://127.0.0.1:PORT/PATH`` (healthy below 400)
+and a TCP check as a connection with ``nc`` to ``127.0.0.1 PORT``
+(:func:`in_container_check`), which is where Mesos
+probes them too (127.0.0.1 in the task's network namespace). Nothing on the
+host ever connects to a container's address, which on a USER network is a
+pool address the host may not route to. The image needs ``/bin/sh`` and
+``wget``/``nc`` for these checks (busybox has them). ``close()`` removes every
+container this containerizer started and reports nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import ipaddress
 import logging
-from collections.abc import Sequence
+import shlex
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,6 +81,7 @@ from adapters.docker import ContainerRuntime, ContainerSpec, Mount
 from adapters.mesos import (
     CommandInfo,
     DockerNetwork,
+    HealthCheckType,
     NetworkInfo,
     TaskState,
     VolumeMode,
@@ -63,13 +101,17 @@ from localcluster.mesos.process import (
 )
 from localcluster.mesos.stand_in import rooted, stand_in_check, stand_in_spec
 
-__all__ = ["BridgeNetwork", "DockerContainerizer", "container_spec"]
+__all__ = ["BridgeNetwork", "DockerContainerizer", "container_spec", "in_container_check"]
 
 logger = logging.getLogger(__name__)
 
 LABEL_TASK_ID = TASK_ID_LABEL
 LABEL_AGENT_ID = "dcos.agent_id"
 LABEL_FRAMEWORK_ID = "dcos.framework_id"
+PARAMETERS = frozenset({"entrypoint", "hostname", "user", "workdir", "ip"})
+"""The docker parameters (``docker run --KEY=VALUE``) this containerizer honours."""
+_OWN_NETWORKS = frozenset({"host", "none", "bridge"})
+"""Network modes that are not a user network of the engine."""
 
 
 @dataclass(frozen=True)
@@ -105,10 +147,10 @@ def container_spec(launch: Launch, *, name_prefix: str = "mesos") -> ContainerSp
             )
         read_only = volume.mode == VolumeMode.RO
         mounts.append(Mount(volume.host_path, volume.container_path, read_only))
-    network, ip_address = _network(docker.network, info.network_infos)
     extra = {p.key: p.value for p in docker.parameters}
-    for key in sorted(set(extra) - {"entrypoint", "hostname", "user", "workdir"}):
+    for key in sorted(set(extra) - PARAMETERS):
         logger.warning("docker parameter --%s is not supported; ignored", key)
+    network, ip_address = _network(docker.network, info.network_infos, extra.get("ip"))
     if "entrypoint" in extra and entrypoint is None:  # a shell command keeps /bin/sh, as in Mesos
         entrypoint = (extra["entrypoint"],)
     return ContainerSpec(
@@ -138,26 +180,85 @@ def _command(command: CommandInfo | None) -> tuple[tuple[str, ...], tuple[str, .
     return tuple(([command.value] if command.value else []) + list(command.arguments)), None
 
 
-def _network(mode: DockerNetwork | None, infos: Sequence[NetworkInfo]) -> tuple[str, str | None]:
-    """(network mode or name, static IP or None) for the container."""
+def _network(
+    mode: DockerNetwork | None, infos: Sequence[NetworkInfo], ip_parameter: str | None
+) -> tuple[str, str | None]:
+    """(network mode or name, static IP or None) for the container; ValueError on bad input."""
     first = infos[0] if infos else None
-    ip = next((a.ip_address for a in first.ip_addresses if a.ip_address), None) if first else None
     name = first.name if first is not None else None
+    requested = ip_parameter or (
+        next((a.ip_address for a in first.ip_addresses if a.ip_address), None) if first else None
+    )
     if mode is None:
         mode = DockerNetwork.USER if name else DockerNetwork.HOST
-    if mode == DockerNetwork.HOST:
-        return "host", None
-    if mode == DockerNetwork.NONE:
-        return "none", None
+    if mode in (DockerNetwork.HOST, DockerNetwork.NONE):
+        if ip_parameter:
+            raise ValueError(
+                f"docker parameter ip={ip_parameter}: a static address needs a USER network, "
+                f"not {mode.value}"
+            )
+        return ("host" if mode == DockerNetwork.HOST else "none"), None
     if mode == DockerNetwork.USER and not name:
         raise ValueError("a USER network needs network_infos[0].name")
-    return name or "bridge", ip
+    if requested is not None:
+        try:
+            ipaddress.IPv4Address(requested)
+        except ValueError:
+            raise ValueError(f"static address {requested!r} is not an IPv4 address") from None
+    return name or "bridge", requested
+
+
+def in_container_check(launch: Launch) -> Launch:
+    """``launch`` with an HTTP(S) or TCP health check as the COMMAND check that probes
+    127.0.0.1 inside the container (see the module docstring); others unchanged."""
+    check = launch.task.health_check
+    if check is None:
+        return launch
+    if check.type == HealthCheckType.HTTP and check.http is not None:
+        scheme = check.http.scheme or "http"
+        path = (check.http.path or "/").lstrip("/")
+        url = shlex.quote(f"{scheme}://127.0.0.1:{check.http.port}/{path}")
+        insecure = " --no-check-certificate" if scheme == "https" else ""
+        value = f"wget -q{insecure} -O /dev/null {url}"  # non-zero on a 4xx/5xx answer
+    elif check.type == HealthCheckType.TCP and check.tcp is not None:
+        port = check.tcp.port  # busybox nc has no -z: connect, send nothing, let it close
+        value = f"nc -z 127.0.0.1 {port} 2>/dev/null || nc 127.0.0.1 {port} </dev/null >/dev/null"
+    else:
+        return launch
+    converted = check.model_copy(
+        update={
+            "type": HealthCheckType.COMMAND,
+            "command": CommandInfo(shell=True, value=value),
+            "http": None,
+            "tcp": None,
+        }
+    )
+    task = launch.task.model_copy(update={"health_check": converted})
+    return dataclasses.replace(launch, task=task)
+
+
+async def _check_ip_range(runtime: ContainerRuntime, name: str, ip: str) -> None:
+    """DockerError when ``ip`` is in the subnet of network ``name`` but not in its ip-range
+    (dockerd would give it); a missing network or another subnet is left to the engine."""
+    found = next((net for net in await runtime.networks() if net.name == name), None)
+    if found is None or found.ip_range is None:
+        return
+    address = ipaddress.IPv4Address(ip)
+    if found.subnet and address not in ipaddress.ip_network(found.subnet, strict=False):
+        return  # the engine's own message says so
+    if address not in ipaddress.ip_network(found.ip_range, strict=False):
+        raise DockerError(
+            f"Invalid address {ip}: it is outside the ip-range {found.ip_range} of network {name}",
+            status=400,
+        )
 
 
 @dataclass(eq=False)
 class _Run:
     launch: Launch
     report: Report
+    runtime: ContainerRuntime
+    """The engine of the task's agent."""
     container_id: str | None = None
     launched: asyncio.Event = field(default_factory=asyncio.Event)
     """Set once the launch has reported RUNNING, or has failed."""
@@ -178,15 +279,18 @@ class DockerContainerizer:
         self,
         runtime: ContainerRuntime,
         *,
+        engines: Mapping[str, ContainerRuntime] | None = None,
         networks: Sequence[BridgeNetwork] = (),
         name_prefix: str = "mesos",
         stand_in: str | None = None,
         host_root: Path | None = None,
     ) -> None:
-        """``runtime`` stays open and owned by the caller; ``networks`` are created on demand.
-        ``stand_in`` runs tasks whose image the engine lacks (:mod:`.stand_in`);
+        """``runtime`` (the engine of agents not in ``engines``, by hostname) and the
+        ``engines`` stay open and owned by the caller; ``networks`` are created on
+        demand. ``stand_in`` runs tasks whose image the engine lacks (:mod:`.stand_in`);
         ``host_root`` roots host-path volumes at ``host_root/<hostname>/``."""
         self.runtime = runtime
+        self.engines = dict(engines or {})
         self.stand_in = stand_in
         self.host_root = host_root
         self.networks = {network.name: network for network in networks}
@@ -207,20 +311,25 @@ class DockerContainerizer:
             return
         if self.host_root is not None:
             spec = rooted(spec, self.host_root, launch.hostname)
+        runtime = self.engine_of(launch.hostname)
         if self.stand_in is not None and spec.image != self.stand_in:
             with contextlib.suppress(DockerError):  # the launch itself reports engine errors
-                if not await self.runtime.has_image(spec.image):
+                if not await runtime.has_image(spec.image):
                     logger.info(
                         "task %s runs %s as stand-in %s", task_id, spec.image, self.stand_in
                     )
                     spec = stand_in_spec(spec, launch, image=self.stand_in)
                     launch = stand_in_check(launch)
-        run = _Run(launch, report)
+        run = _Run(in_container_check(launch), report, runtime)
         self._runs[task_id] = run
         try:
             await self._launch(run, spec)
         finally:
             run.launched.set()
+
+    def engine_of(self, hostname: str) -> ContainerRuntime:
+        """The engine of the agent ``hostname``."""
+        return self.engines.get(hostname, self.runtime)
 
     async def _launch(self, run: _Run, spec: ContainerSpec) -> None:
         try:
@@ -229,7 +338,7 @@ class DockerContainerizer:
             logger.info("task %s did not start: %s", run.task_id, exc)
             await self._forget(run)
             if not self._closed:
-                message = await self._failure_message(spec, exc)
+                message = await self._failure_message(run.runtime, spec, exc)
                 status = StatusReport(run.task_id, TaskState.TASK_FAILED, message, LAUNCH_FAILED)
                 await run.report(status)
             return
@@ -247,16 +356,24 @@ class DockerContainerizer:
             name=f"docker:health:{run.task_id}",
         )
 
-    async def _failure_message(self, spec: ContainerSpec, exc: DockerError) -> str:
-        """Why the launch failed; a missing image by name, since images are never pulled."""
+    async def _failure_message(
+        self, runtime: ContainerRuntime, spec: ContainerSpec, exc: DockerError
+    ) -> str:
+        """Why the launch failed: a missing image or network by name, else the engine's words."""
         if exc.status == 404:
             with contextlib.suppress(DockerError):
-                if not await self.runtime.has_image(spec.image):
+                if not await runtime.has_image(spec.image):
                     return (
                         f"Failed to launch container: image {spec.image} is not on the "
                         f"agent's Docker engine and images are not pulled ({exc})"
                     )
-        return str(exc)
+                user_network = spec.network and spec.network not in _OWN_NETWORKS
+                if user_network and spec.network not in {n.name for n in await runtime.networks()}:
+                    return (
+                        f"Failed to launch container: network {spec.network} not found "
+                        f"on the agent's Docker engine ({exc})"
+                    )
+        return f"Failed to launch container: {exc}"
 
     async def _forget(self, run: _Run) -> None:
         """Undo a launch that did not complete: no watcher, no container, no run."""
@@ -269,35 +386,38 @@ class DockerContainerizer:
 
     async def _start(self, run: _Run, spec: ContainerSpec) -> str | None:
         """Create and start the container; its IP on ``spec.network``, if it has one."""
+        runtime = run.runtime
         network = self.networks.get(spec.network or "")
         if network is not None:  # checked on every launch: someone may have removed it
-            await self.runtime.ensure_network(
+            await runtime.ensure_network(
                 network.name,
                 subnet=network.subnet,
                 ip_range=network.ip_range,
                 gateway=network.gateway,
             )
+        if spec.ip_address is not None and spec.network and spec.network not in _OWN_NETWORKS:
+            await _check_ip_range(runtime, spec.network, spec.ip_address)
         try:
-            run.container_id = await self.runtime.create_container(spec)
+            run.container_id = await runtime.create_container(spec)
         except DockerError as exc:
             if exc.status != 409:
                 raise
             logger.warning("removing stale container %s to launch task %s", spec.name, run.task_id)
-            await self.runtime.remove_container(spec.name)
-            run.container_id = await self.runtime.create_container(spec)
+            await runtime.remove_container(spec.name)
+            run.container_id = await runtime.create_container(spec)
         await run.report(StatusReport(run.task_id, TaskState.TASK_STARTING))
-        await self.runtime.start_container(run.container_id)
+        await runtime.start_container(run.container_id)
         run.watcher = asyncio.create_task(self._watch(run), name=f"docker:watch:{run.task_id}")
         if spec.network in (None, "host", "none"):
             return None
-        details = await self.runtime.inspect_container(run.container_id)
+        details = await runtime.inspect_container(run.container_id)
         return details.ip_addresses.get(spec.network or "")
 
     async def _watch(self, run: _Run) -> None:
         """Wait for the container to exit, remove it, then send the one terminal report."""
         assert run.container_id is not None
         try:
-            code = await self.runtime.wait_container(run.container_id)
+            code = await run.runtime.wait_container(run.container_id)
         except DockerError as exc:
             logger.warning("lost track of task %s: %s", run.task_id, exc)
             code = -1
@@ -319,7 +439,7 @@ class DockerContainerizer:
     async def _exec(self, run: _Run, check: CommandInfo) -> int:
         """Run a health check inside the task's container; its exit code."""
         assert run.container_id is not None
-        result = await self.runtime.exec(run.container_id, command_argv(check))
+        result = await run.runtime.exec(run.container_id, command_argv(check))
         return result.exit_code
 
     async def _kill_unhealthy(self, run: _Run) -> None:
@@ -340,7 +460,7 @@ class DockerContainerizer:
     async def _stop(self, run: _Run, grace_seconds: float) -> None:
         assert run.container_id is not None
         try:
-            await self.runtime.stop_container(run.container_id, grace_seconds=grace_seconds)
+            await run.runtime.stop_container(run.container_id, grace_seconds=grace_seconds)
         except DockerError as exc:
             logger.warning("stopping task %s failed (%s); removing it", run.task_id, exc)
             await self._remove(run)
@@ -348,7 +468,7 @@ class DockerContainerizer:
     async def _remove(self, run: _Run) -> None:
         assert run.container_id is not None
         try:
-            await self.runtime.remove_container(run.container_id)
+            await run.runtime.remove_container(run.container_id)
         except DockerError as exc:
             logger.warning("could not remove the container of task %s: %s", run.task_id, exc)
 

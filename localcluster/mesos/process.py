@@ -20,6 +20,12 @@ the watcher waits until the launch has reported RUNNING.
 COMMAND health checks run as their own process in the task's sandbox and
 environment, with the semantics of :mod:`localcluster.mesos.health`; a task
 that fails them for good is killed (TASK_KILLED, healthy false).
+
+No network is made for a task: it shares the host's. A task that asks for a
+static address (``container.network_infos[].ip_addresses``, as the framework
+sends for an instance with a pool IP) has it reported with TASK_RUNNING
+(:func:`requested_ip`), so the master's ``container_status`` shows it as a
+real agent's would; nothing listens on it.
 :func:`task_environment`, :func:`command_argv`, :func:`terminal_status` and
 :func:`kill_grace` are shared with ``localcluster.mesos.docker``.
 """
@@ -45,6 +51,7 @@ __all__ = [
     "ProcessContainerizer",
     "command_argv",
     "kill_grace",
+    "requested_ip",
     "safe_name",
     "task_environment",
     "terminal_status",
@@ -74,6 +81,21 @@ def _entrypoint(container: ContainerInfo | None) -> str | None:
     if container is None or container.docker is None:
         return None
     return next((p.value for p in container.docker.parameters if p.key == "entrypoint"), None)
+
+
+def requested_ip(launch: Launch) -> str | None:
+    """The static address the task asks for: the first of ``network_infos[].ip_addresses``,
+    else a DOCKER task's ``ip`` parameter; None when it asks for none."""
+    container = launch.task.container
+    if container is None:
+        return None
+    for network in container.network_infos:
+        for address in network.ip_addresses:
+            if address.ip_address:
+                return address.ip_address
+    if container.docker is not None:
+        return next((p.value for p in container.docker.parameters if p.key == "ip"), None)
+    return None
 
 
 def task_environment(launch: Launch) -> dict[str, str]:
@@ -156,14 +178,16 @@ class ProcessContainerizer:
         if self._closed:  # closed while launching: close() did not see this process
             _signal_group(process.pid, signal.SIGKILL)
             return
+        ip_address = requested_ip(run.launch)
         await run.report(StatusReport(run.task_id, TaskState.TASK_STARTING))
-        await run.report(StatusReport(run.task_id, TaskState.TASK_RUNNING))
+        await run.report(StatusReport(run.task_id, TaskState.TASK_RUNNING, ip_address=ip_address))
         logger.info("task %s running as pid %s in %s", run.task_id, process.pid, run.sandbox)
         run.health = start_health_watch(
             run.launch,
             exec=lambda check: self._exec(run, check),
             report=run.report,
             on_failed=lambda: self._kill_unhealthy(run),
+            ip_address=ip_address,
             name=f"process:health:{run.task_id}",
         )
 

@@ -76,10 +76,19 @@ async def make_containerizer(
         from adapters.docker import DockerEngine
     except ImportError as exc:
         raise ContainerizerUnavailable(f"the docker containerizer is not available: {exc}") from exc
-    engine = DockerEngine(settings.docker_socket)
-    closers.push_async_callback(engine.close)
+    engines = {settings.docker_socket: DockerEngine(settings.docker_socket)}
+    for socket in settings.docker_sockets().values():  # one client per engine, not per agent
+        engines.setdefault(socket, DockerEngine(socket))
+    for opened in engines.values():
+        closers.push_async_callback(opened.close)
+    by_host = {host: engines[socket] for host, socket in settings.docker_sockets().items()}
     host_root = Path(settings.docker_host_root) if settings.docker_host_root else None
-    containerizer = factory(engine, stand_in=settings.docker_stand_in, host_root=host_root)
+    containerizer = factory(
+        engines[settings.docker_socket],
+        engines=by_host,
+        stand_in=settings.docker_stand_in,
+        host_root=host_root,
+    )
     return containerizer
 
 

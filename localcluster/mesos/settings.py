@@ -5,7 +5,9 @@ and ``python -m localcluster mesos`` take. The defaults are those of a real
 Mesos 1.11 master where one exists (15 s heartbeats, 5 s default refuse
 filter, 10 s first status-update retry doubling up to 10 min); tests shorten
 the intervals. Agents come from :class:`AgentSpec` entries, which
-:mod:`.cluster` builds from command-line flags or a cluster YAML file.
+:mod:`.cluster` builds from command-line flags or a cluster YAML file; an
+agent may name its own Docker engine, so several engines stand for several
+hosts.
 """
 
 from __future__ import annotations
@@ -35,6 +37,9 @@ class AgentSpec:
     containerizer: str = ""
     """``sim``, ``process`` or ``docker``; empty means the master default."""
     ip: str = "127.0.0.1"
+    docker_socket: str | None = None
+    """Engine socket of this agent's ``docker`` containerizer: each agent on its own
+    engine stands for its own host; None means the master's ``docker_socket``."""
 
 
 @dataclass(frozen=True)
@@ -84,7 +89,8 @@ class MasterSettings:
     completed_tasks_per_framework: int = 1000
     completed_frameworks: int = 50
     docker_socket: str = "/var/run/docker.sock"
-    """Engine socket of the ``docker`` containerizer."""
+    """Engine socket of the ``docker`` containerizer for agents that name none
+    (``AgentSpec.docker_socket``)."""
     docker_stand_in: str | None = None
     """An image of the engine that runs a task whose image the engine lacks
     (``localcluster.mesos.docker``: a stand-in); None: such a task fails."""
@@ -95,3 +101,7 @@ class MasterSettings:
     """State directory of the ``process`` containerizer (a temporary one if unset)."""
     master_id: str | None = None
     """Fixed master id (tests); otherwise a fresh UUID per start and per failover."""
+
+    def docker_sockets(self) -> dict[str, str]:
+        """The engine socket of each agent, by hostname: its own, else ``docker_socket``."""
+        return {agent.hostname: agent.docker_socket or self.docker_socket for agent in self.agents}

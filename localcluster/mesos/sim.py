@@ -6,8 +6,11 @@ the task has a health check: a simulated check always passes); a seeded random
 draw (``failure_rate``) turns some launches into TASK_FAILED instead, the
 same ones on every run with the same seed; with ``run_duration`` a running
 task reports TASK_FINISHED when it is up; a kill reports TASK_KILLED after
-``kill_delay``. All timers live in one heap served by one named task, so ten
-thousand tasks cost ten thousand heap entries, not ten thousand coroutines.
+``kill_delay``. A task that asks for a static address (``network_infos``)
+reports it with TASK_RUNNING, as a real agent reports its container's
+address; the sim pretends, no interface is made. All timers live in one heap
+served by one named task, so ten thousand tasks cost ten thousand heap
+entries, not ten thousand coroutines.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from dataclasses import dataclass
 
 from adapters.mesos import TaskState, TaskStatusReason
 from localcluster.mesos.containerizer import Launch, Report, StatusReport
+from localcluster.mesos.process import requested_ip
 from localcluster.mesos.settings import SimSettings
 
 __all__ = ["SimContainerizer"]
@@ -32,6 +36,7 @@ logger = logging.getLogger(__name__)
 class _Task:
     report: Report
     health_checked: bool = False
+    ip_address: str | None = None
     state: TaskState = TaskState.TASK_STAGING
     generation: int = 0  # bumped on kill, so older timers of the task are ignored
 
@@ -61,7 +66,9 @@ class SimContainerizer:
         task_id = launch.task.task_id.value
         s = self.settings
         self._tasks[task_id] = _Task(
-            report=report, health_checked=launch.task.health_check is not None
+            report=report,
+            health_checked=launch.task.health_check is not None,
+            ip_address=requested_ip(launch),
         )
         self._at(s.starting_delay, task_id, TaskState.TASK_STARTING)
         fails = s.failure_rate > 0 and self._random.random() < s.failure_rate
@@ -115,14 +122,20 @@ class SimContainerizer:
             message = "Command exited with status 0"
         elif state == TaskState.TASK_KILLED:
             message = "Command terminated with signal Terminated"
-        healthy = True if state == TaskState.TASK_RUNNING and task.health_checked else None
+        running = state == TaskState.TASK_RUNNING
+        healthy = True if running and task.health_checked else None
         task.state = state
         if state in (TaskState.TASK_FAILED, TaskState.TASK_FINISHED, TaskState.TASK_KILLED):
             del self._tasks[task_id]
         try:
             await task.report(
                 StatusReport(
-                    task_id=task_id, state=state, message=message, reason=reason, healthy=healthy
+                    task_id=task_id,
+                    state=state,
+                    message=message,
+                    reason=reason,
+                    healthy=healthy,
+                    ip_address=task.ip_address if running else None,
                 )
             )
         except Exception:

@@ -173,7 +173,7 @@ class TaskManager:
         if source != TaskStatusSource.SOURCE_MASTER or rec.ip_address:
             networks = []
             if rec.ip_address:
-                networks = [NetworkInfo(ip_addresses=[IPAddress(ip_address=rec.ip_address)])]
+                networks = [_reported_network(rec.info, rec.ip_address)]
             container = ContainerStatus(
                 container_id=ContainerID(value=f"{rec.framework_id}.{rec.task_id}"),
                 network_infos=networks,
@@ -364,3 +364,13 @@ class TaskManager:
                     self.kill_on_agent(agent, rec, None)
             rec.pending.clear()
             self.complete(fw, rec)
+
+
+def _reported_network(info: TaskInfo, ip_address: str) -> NetworkInfo:
+    """The container's address as Mesos's docker executor reports it: the task's first
+    ``network_infos`` entry (name, labels) with ``ip_addresses`` replaced by the address."""
+    asked = info.container.network_infos if info.container is not None else []
+    reported = [IPAddress(ip_address=ip_address)]
+    if not asked:
+        return NetworkInfo(ip_addresses=reported)
+    return asked[0].model_copy(update={"ip_addresses": reported})
