@@ -78,7 +78,8 @@ async def make_containerizer(
         raise ContainerizerUnavailable(f"the docker containerizer is not available: {exc}") from exc
     engines = {settings.docker_socket: DockerEngine(settings.docker_socket)}
     for socket in settings.docker_sockets().values():  # one client per engine, not per agent
-        engines.setdefault(socket, DockerEngine(socket))
+        if socket not in engines:
+            engines[socket] = DockerEngine(socket)
     for opened in engines.values():
         closers.push_async_callback(opened.close)
     by_host = {host: engines[socket] for host, socket in settings.docker_sockets().items()}
