@@ -27,7 +27,7 @@ import aetcd.exceptions
 from aetcd import rpc
 
 from adapters.etcd.settings import Endpoint, EtcdSettings
-from crds.errors import StoreError, Unavailable
+from crds.errors import DcosError, StoreError, Unavailable
 
 __all__ = [
     "HINT",
@@ -204,7 +204,27 @@ class EtcdClient:
 
     @contextlib.contextmanager
     def _translate(self, what: str) -> Iterator[None]:
-        """Map aetcd/gRPC failures of ``what`` onto crds.errors, naming the endpoint."""
+        """Map aetcd/gRPC failures of ``what`` onto crds.errors, naming the endpoint.
+
+        A task being cancelled gets CancelledError, whatever gRPC said: when a
+        cancel meets a call that has just completed, gRPC swallows the cancel and
+        raises an RpcError, which mapped onto a DcosError would be caught and
+        retried by a worker loop that must end instead."""
+        try:
+            with self._mapped(what):
+                yield
+        except DcosError as exc:
+            task = asyncio.current_task()
+            if (
+                task is not None
+                and task.cancelling()
+                and not isinstance(exc.__cause__, TimeoutError)
+            ):
+                raise asyncio.CancelledError(f"cancelled during {what}") from exc
+            raise
+
+    @contextlib.contextmanager
+    def _mapped(self, what: str) -> Iterator[None]:
         where = f"etcd at {self.endpoint}"
         try:
             yield
