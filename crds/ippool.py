@@ -16,7 +16,7 @@ from typing import ClassVar, Literal, Self
 
 from pydantic import Field, field_validator, model_validator
 
-from crds.common import IPv4Cidr, LabelSelector
+from crds.common import IPv4Cidr, LabelSelector, Name
 from crds.meta import DcosModel, PrinterColumn, Resource, Scope, Status
 from crds.registry import register
 
@@ -65,6 +65,10 @@ class IPPoolSpec(DcosModel):
     reserved: list[str] = Field(default_factory=list)
     """Addresses never handed out, single (10.20.0.5) or ranges (10.20.0.240-10.20.0.254),
     all inside the cidr. The gateway is always reserved."""
+    network: Name | None = None
+    """The Docker network of the pool on each selected host's engine, which containers with
+    an address of the pool join (``docker run --network NETWORK --ip IP``); left out,
+    ``dcos-<pool name>``. The Host controller creates it on hosts that declare an engine."""
 
     @field_validator("reserved")
     @classmethod
@@ -87,6 +91,10 @@ class IPPoolSpec(DcosModel):
             if first not in net or last not in net:
                 raise ValueError(f"reserved {entry!r} is outside cidr {net}")
         return self
+
+    def docker_network(self, pool: str) -> str:
+        """The Docker network of the pool named ``pool``: ``network``, else ``dcos-<pool>``."""
+        return self.network or f"dcos-{pool}"
 
     @property
     def block_count(self) -> int:
@@ -158,3 +166,8 @@ class IPPool(Resource):
     """The VLAN, its addresses and which hosts draw blocks from it."""
     status: IPPoolStatus = IPPoolStatus()
     """What the IPPool controller observed."""
+
+    @property
+    def network_name(self) -> str:
+        """The pool's Docker network: ``spec.network``, else ``dcos-<name>``."""
+        return self.spec.docker_network(self.metadata.name)

@@ -135,24 +135,26 @@ def _container(launch: TaskLaunch) -> dict[str, Any]:
         if host_path is not None:
             volume["host_path"] = host_path
         volumes.append(volume)
+    mappings = [
+        {"host_port": host, "container_port": port.container_port}
+        for host, port in zip(launch.host_ports, launch.container_ports, strict=False)
+    ]
     networks: list[dict[str, Any]] = []
+    network = "BRIDGE"
     if ip is not None:
-        network: dict[str, Any] = {"ip_addresses": [{"ip_address": ip}]}
+        attached: dict[str, Any] = {"ip_addresses": [{"ip_address": ip}]}
         if launch.network is not None:
-            network["name"] = launch.network
-        networks.append(network)
-        docker = {"image": launch.image, "network": "USER", "parameters": parameters}
-    else:
-        mappings = [
-            {"host_port": host, "container_port": port.container_port}
-            for host, port in zip(launch.host_ports, launch.container_ports, strict=False)
-        ]
-        docker = {
-            "image": launch.image,
-            "network": "BRIDGE",
-            "port_mappings": mappings,
-            "parameters": parameters,
-        }
+            attached["name"] = launch.network
+        networks.append(attached)
+        if launch.pin_ip:
+            network = "USER"
+            parameters.append({"key": "ip", "value": ip})
+    docker = {
+        "image": launch.image,
+        "network": network,
+        "port_mappings": mappings,
+        "parameters": parameters,
+    }
     return {"type": "DOCKER", "volumes": volumes, "docker": docker, "network_infos": networks}
 
 

@@ -20,9 +20,17 @@ Task construction (:func:`build_task_info`), Marathon-style:
   default command, not its entrypoint); without a command, the args alone
   replace the default command. The environment (``TZ`` already merged in by
   the caller) goes with it;
-* ``container``: DOCKER with the image; with an IP, a USER network named
-  after the pool carrying the static address, else BRIDGE with port
-  mappings from the offer's ports; host volumes (per-container-IP paths);
+* ``container``: DOCKER with the image, port mappings from the offer's
+  ports and host volumes (``perContainerIp`` ones at ``hostPath/<ip>``).
+  Without an address, the BRIDGE network. With one, ``network_infos`` holds
+  one ``NetworkInfo`` named after the pool's Docker network with the address
+  as a static request (``ip_address`` alone: mesos.proto says not to set
+  ``protocol`` with it); when the launch pins it (``pin_ip``: the host's
+  Docker engine is declared, so the pool's network exists there) the Docker
+  network is USER and the docker parameter ``ip`` (``docker run --ip``)
+  pins the address, as Marathon does on user-defined networks; else the
+  Docker network stays BRIDGE (sim and process containerizers read the
+  request from ``network_infos``);
 * ``health_check``: the first check, converted (HTTP/HTTPS/TCP on the
   container port, COMMAND as a shell command);
 * ``labels``: the App's labels plus ours (``dcos/app``, ``dcos/domain``,
@@ -284,22 +292,21 @@ def _container(launch: TaskLaunch) -> ContainerInfo:
         )
         for v in launch.volumes
     ]
+    mappings = [
+        DockerPortMapping(host_port=host, container_port=port.container_port)
+        for host, port in zip(launch.host_ports, launch.container_ports, strict=False)
+    ]
+    networks = []
+    network = DockerNetwork.BRIDGE
     if ip is not None:
-        network = NetworkInfo(ip_addresses=[IPAddress(ip_address=ip)], name=launch.network)
-        docker = DockerInfo(image=launch.image, network=DockerNetwork.USER, parameters=parameters)
-        networks = [network]
-    else:
-        mappings = [
-            DockerPortMapping(host_port=host, container_port=port.container_port)
-            for host, port in zip(launch.host_ports, launch.container_ports, strict=False)
-        ]
-        docker = DockerInfo(
-            image=launch.image,
-            network=DockerNetwork.BRIDGE,
-            port_mappings=mappings,
-            parameters=parameters,
-        )
-        networks = []
+        # A static address: ``ip_address`` alone (mesos.proto: not with ``protocol``).
+        networks = [NetworkInfo(ip_addresses=[IPAddress(ip_address=ip)], name=launch.network)]
+        if launch.pin_ip:
+            network = DockerNetwork.USER
+            parameters.append(Parameter(key="ip", value=ip))
+    docker = DockerInfo(
+        image=launch.image, network=network, port_mappings=mappings, parameters=parameters
+    )
     return ContainerInfo(
         type=ContainerType.DOCKER, docker=docker, volumes=volumes, network_infos=networks
     )

@@ -52,6 +52,14 @@ non-terminal record, then implicit (an empty list), so tasks nobody knows
 surface and are killed, and KILL again for every Killing record; explicit
 reconciliation again every ``reconcile_interval``.
 
+**Addresses.** With an :class:`~reconciler.ipam.Ipam` and the IPPools
+(:mod:`reconciler.framework.addresses`), placement counts the free addresses
+of each host's block, each placed instance gets its address before its
+record is written (the record and the launch carry it), and the address is
+released once the instance's record is terminal in etcd (retried with
+backoff until it succeeds). Each term's first listing of a pool releases the
+addresses of instances with a terminal record or none.
+
 The App controller's interface: :meth:`MesosFramework.instances`,
 :meth:`~MesosFramework.request`, :meth:`~MesosFramework.cancel`,
 :meth:`~MesosFramework.kill`, :meth:`~MesosFramework.placement_summary` and
@@ -83,13 +91,16 @@ from crds.app import App, AppSpec
 from crds.domain import Domain
 from crds.errors import DcosError
 from crds.host import Host
+from crds.ippool import IPPool
 from reconciler.apps.instances import Instance, InstanceState, from_task_state
 from reconciler.apps.records import InstanceRecords
+from reconciler.framework.addresses import Addresses
 from reconciler.framework.matcher import OfferMatcher
 from reconciler.framework.offers import OfferPool
 from reconciler.framework.queue import LaunchQueue
 from reconciler.framework.settings import FrameworkSettings
 from reconciler.framework.updates import apply_update
+from reconciler.ipam import Ipam
 from reconciler.placement import SHARED_ROLE, AppKey, build_default_stack
 from reconciler.runtime.clock import Clock, MonotonicClock
 from reconciler.runtime.metrics import RuntimeMetrics
@@ -111,6 +122,15 @@ def _ended(state: str) -> bool:
         return False
 
 
+def _raise_if_cancelling(exc: BaseException) -> None:
+    """Raise CancelledError when this task's cancel was requested: an awaited call may
+    turn a cancel into an error (gather takes a child's error as its outcome, gRPC a
+    cancel meeting a completed call), and a loop retrying errors must end instead."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError from exc
+
+
 class MesosFramework:
     def __init__(
         self,
@@ -120,6 +140,8 @@ class MesosFramework:
         records: InstanceRecords,
         domains: Callable[[], Sequence[Domain]],
         hosts: Callable[[], Sequence[Host]] = tuple,
+        ipam: Ipam | None = None,
+        ip_pools: Callable[[], Sequence[IPPool]] = tuple,
         settings: FrameworkSettings | None = None,
         metrics: RuntimeMetrics | None = None,
         clock: Clock | None = None,
@@ -136,6 +158,23 @@ class MesosFramework:
         self._wall = wall
         self.queue = LaunchQueue()
         self.offers = OfferPool()
+        self.addresses = (
+            None
+            if ipam is None
+            else Addresses(
+                ipam=ipam,
+                pools=ip_pools,
+                hosts=hosts,
+                clock=self._clock,
+                refresh_seconds=self.settings.ipam_refresh_seconds,
+                retry_initial=self.settings.release_retry_initial,
+                retry_max=self.settings.release_retry_max,
+            )
+        )
+        self._release_wake = asyncio.Event()
+        self._ending: set[str] = set()  # records turned terminal, not yet flushed
+        if self.addresses is not None:
+            self.addresses.on_release = self._release_wake.set
         self._matcher_pass = OfferMatcher(
             queue=self.queue,
             offers=self.offers,
@@ -144,6 +183,7 @@ class MesosFramework:
             hosts=hosts,
             stack=build_default_stack(strategy=self.settings.strategy),
             wall=wall,
+            addresses=self.addresses,
         )
         self.framework_id: str | None = None
         self.subscriptions = 0  # SUBSCRIBED events seen, this process
@@ -221,12 +261,17 @@ class MesosFramework:
         self.queue.clear()
         self.offers.drain()
         self._updates = asyncio.Queue()
+        if self.addresses is not None:
+            self.addresses.reset()  # listed and swept again this term
+            self._ending.clear()
         await self.records.load()
         self.framework_id = await self.records.framework_id()
         try:
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(self._matcher(), name="framework:matcher")
                 tg.create_task(self._updater(), name="framework:updater")
+                if self.addresses is not None:
+                    tg.create_task(self._releaser(self.addresses), name="framework:releaser")
                 await self._subscriptions()
         finally:
             self.subscribed.clear()
@@ -330,13 +375,17 @@ class MesosFramework:
             try:
                 await self._record_updates(batch)
             except (DcosError, TimeoutError) as exc:
+                _raise_if_cancelling(exc)
                 logger.warning(
                     "%d status update(s) not recorded, not acknowledged: %s", len(batch), exc
                 )
 
     async def _record_updates(self, batch: list[TaskUpdate]) -> None:
+        live = {u.task_id for u in batch if self._holds_ip(u.task_id)}
         doomed = [u for u in batch if self._apply(u)]
+        self._ending |= {i for i in live if not self._holds_ip(i)}
         await self.records.flush()  # durable before any acknowledgement
+        self._release_ended()
         for update in doomed:
             if not self._first_kill(update.task_id):
                 continue
@@ -353,6 +402,37 @@ class MesosFramework:
                     if u.agent_id is not None and u.uuid is not None
                 )
             )
+
+    # ------------------------------------------------------------ addresses
+
+    def _holds_ip(self, instance_id: str) -> bool:
+        rec = self.records.get(instance_id) if self.addresses is not None else None
+        return rec is not None and rec.ip is not None and not rec.is_terminal
+
+    def _release_ended(self) -> None:
+        """After a flush: queue the release of the addresses of the instances whose
+        records turned terminal (a failed flush keeps them for the next one)."""
+        if self.addresses is None:
+            return
+        for iid in self._ending:
+            rec = self.records.get(iid)
+            if rec is None or rec.is_terminal:
+                self.addresses.release_later(iid, rec.ip if rec else None)
+        self._ending.clear()
+
+    async def _releaser(self, addresses: Addresses) -> None:
+        """Releases the addresses of ended instances, each retried with backoff; lists
+        (and so sweeps) every pool at the start of the term and each new pool later."""
+        while True:
+            if self.records.loaded:
+                await addresses.sweep(self._matcher_pass.keeps)
+                await addresses.release_due(self._matcher_pass.keeps)
+            due = addresses.next_due()
+            wait = self.settings.ipam_refresh_seconds if due is None else due
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(min(wait, self.settings.ipam_refresh_seconds)):
+                    await self._release_wake.wait()
+            self._release_wake.clear()
 
     def _apply(self, update: TaskUpdate) -> bool:
         """Record ``update`` in memory; True when the task must be killed (no live record)."""
@@ -402,6 +482,7 @@ class MesosFramework:
                 if self._clock.now() - self._reconciled_at >= self.settings.reconcile_interval:
                     await self._reconcile(implicit=False)
             except (DcosError, TimeoutError) as exc:
+                _raise_if_cancelling(exc)
                 logger.warning("offer matching failed (retried): %s", exc)
 
     async def _match(self) -> None:

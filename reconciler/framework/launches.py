@@ -5,7 +5,9 @@ The codec (``adapters/mesos/tasks.py``) turns a ``TaskLaunch`` into a Mesos
 resources from the placement (role, reserved or shared part, host ports),
 the environment with the Domain's ``TZ`` (:func:`crds.app.effective_env`),
 and our labels, which name the app, domain and version of every task so a
-task found on Mesos can always be traced back to its App.
+task found on Mesos can always be traced back to its App. An instance with
+an address of its own gets it with its pool's Docker network, pinned
+(``pin_ip``) when the host declares its Docker engine.
 """
 
 from __future__ import annotations
@@ -31,8 +33,20 @@ def host_ports_for(request: LaunchRequest) -> int:
     return 0 if request.instance.ip else len(request.spec.ports)
 
 
-def task_launch(request: LaunchRequest, placement: Placement) -> TaskLaunch:
+def task_launch(
+    request: LaunchRequest,
+    placement: Placement,
+    *,
+    ip: str | None = None,
+    network: str | None = None,
+    pin_ip: bool = False,
+) -> TaskLaunch:
+    """The launch of ``request`` on ``placement``. ``ip`` is the instance's address
+    (else the instance's own ``ip``), ``network`` its pool's Docker network (else the
+    spec's ``ipPool``), ``pin_ip`` whether the host's engine joins that network at
+    the address (``docker run --ip``) rather than only requesting it."""
     inst, spec = request.instance, request.spec
+    ip = ip if ip is not None else inst.ip
     labels = {
         **spec.labels,
         LABEL_APP: inst.app,
@@ -54,8 +68,9 @@ def task_launch(request: LaunchRequest, placement: Placement) -> TaskLaunch:
         env=effective_env(request.app, request.domain),
         host_ports=placement.ports,
         container_ports=tuple(spec.ports),
-        ip=inst.ip,
-        network=spec.ip_pool,
+        ip=ip,
+        network=(network or spec.ip_pool) if ip is not None else None,
+        pin_ip=pin_ip and ip is not None,
         volumes=tuple(spec.volumes),
         health_checks=tuple(spec.health_checks),
         labels=labels,

@@ -21,6 +21,15 @@ as one part (see :class:`~reconciler.placement.Placer`); a request cancelled
 meanwhile is left out, and so is an offer rescinded meanwhile (its requests
 stay queued).
 
+**Addresses.** With IPPools (:class:`~reconciler.framework.addresses.Addresses`),
+the snapshot says how many addresses each (pool, host) has free and which
+pool a host's instances draw from, and after placing, before anything is
+recorded, every placed instance that takes an address gets it
+(``Ipam.allocate_ip``, owner = instance id): the record and the launch carry
+it, so the address is in etcd with the record before the ACCEPT. A failed
+allocation un-places that instance (it stays queued) and counts as
+"no free IP in POOL" in its app's summary.
+
 It also keeps each app's placement summary (why its last unplaced instance
 found no offer) on the queue and tells the records' listeners when it changes,
 so the App controller writes it into the status.
@@ -31,16 +40,19 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from adapters.protocols import TaskLaunch
 from crds.domain import Domain
+from crds.errors import ConflictError, DcosError
 from crds.host import Host
 from reconciler.apps.records import InstanceRecords
+from reconciler.framework.addresses import Addresses, AddressView
 from reconciler.framework.launches import host_ports_for, task_launch
 from reconciler.framework.offers import OfferPool
 from reconciler.framework.queue import LaunchQueue, LaunchRequest
+from reconciler.ipam import IpamExhausted
 from reconciler.placement import (
     AppKey,
     Candidate,
@@ -58,6 +70,9 @@ __all__ = ["Match", "OfferMatcher", "PlacedByApp"]
 
 CHUNK = 256
 """Requests placed between two turns of the event loop."""
+
+ALLOCATE_CONCURRENCY = 16
+"""Hosts whose addresses one pass allocates at once."""
 
 logger = logging.getLogger(__name__)
 
@@ -115,7 +130,9 @@ class OfferMatcher:
         hosts: Callable[[], Sequence[Host]],
         stack: Stack,
         wall: Callable[[], datetime],
+        addresses: Addresses | None = None,
     ) -> None:
+        self._addresses = addresses
         self._queue = queue
         self._offers = offers
         self._records = records
@@ -129,7 +146,8 @@ class OfferMatcher:
         requests = self._queue.requests()
         if not requests or not len(self._offers):
             return None
-        placer = Placer(self._snapshot(), stack=self._stack, seed=seed)
+        view = await self._addresses.view(self.keeps) if self._addresses else None
+        placer = Placer(self._snapshot(view), stack=self._stack, seed=seed)
         placements: list[Placement] = []
         unplaced: list[Unplaced] = []
         for start in range(0, len(requests), chunk):
@@ -141,10 +159,74 @@ class OfferMatcher:
             result = placer.place(self._candidate(r) for r in part)
             placements.extend(result.placements)
             unplaced.extend(result.unplaced)
+        ips: dict[str, str] = {}
+        if view is not None:
+            placements = await self._allocate(view, placements, unplaced, ips)
         self._record_summaries(requests, unplaced)
-        return self._take(placements)
+        return self._take(placements, view, ips)
 
-    def _take(self, placements: list[Placement]) -> Match | None:
+    async def _allocate(
+        self,
+        view: AddressView,
+        placements: list[Placement],
+        unplaced: list[Unplaced],
+        ips: dict[str, str],
+    ) -> list[Placement]:
+        """Allocate the address of every placement that takes one, into ``ips``; the
+        placements left (a failed allocation moves its placement to ``unplaced``).
+
+        Addresses of one (pool, host) are allocated one after the other (they would
+        race for the same candidates), different hosts concurrently."""
+        assert self._addresses is not None
+        addresses = self._addresses
+        groups: dict[tuple[str, str], list[Placement]] = {}
+        for p in placements:
+            if p.ip_pool is not None and p.candidate.instance_id in self._queue:
+                groups.setdefault((p.ip_pool, p.hostname), []).append(p)
+        if not groups:
+            return placements
+        failed: dict[str, str] = {}  # instance id -> reason
+        gate = asyncio.Semaphore(ALLOCATE_CONCURRENCY)
+
+        async def allocate(pool: str, host: str, group: list[Placement]) -> None:
+            async with gate:
+                for i, p in enumerate(group):
+                    owner = p.candidate.instance_id
+                    try:
+                        ips[owner] = await addresses.allocate(
+                            view, pool=pool, host=host, owner=owner
+                        )
+                    except (DcosError, TimeoutError) as exc:
+                        if not isinstance(exc, IpamExhausted | ConflictError):
+                            logger.warning("IPPool %s: no address for %s: %s", pool, owner, exc)
+                            failed.update(
+                                (q.candidate.instance_id, f"IPAM error in {pool}")
+                                for q in group[i:]
+                            )
+                            return
+                        logger.info(
+                            "IPPool %s: no address for %s on %s: %s", pool, owner, host, exc
+                        )
+                        failed[owner] = f"no free IP in {pool}"
+
+        await asyncio.gather(*(allocate(pool, host, g) for (pool, host), g in groups.items()))
+        if not failed:
+            return placements
+        kept = []
+        for p in placements:
+            reason = failed.get(p.candidate.instance_id)
+            if reason is None:
+                kept.append(p)
+                continue
+            metrics = replace(p.metrics, filtered=dict(p.metrics.filtered), scores={})
+            metrics.final_score = None
+            metrics.filter_many(reason, 1)
+            unplaced.append(Unplaced(p.candidate, metrics))
+        return kept
+
+    def _take(
+        self, placements: list[Placement], view: AddressView | None, ips: dict[str, str]
+    ) -> Match | None:
         """Records (in memory) and launches of the placements still valid, grouped by offer."""
         accepts: list[tuple[str, tuple[TaskLaunch, ...]]] = []
         placed: list[LaunchRequest] = []
@@ -161,15 +243,30 @@ class OfferMatcher:
                 if req is None:
                     continue  # cancelled while placing
                 where = {"agent_id": placement.agent_id, "hostname": placement.hostname}
-                self._records.put(req.instance.model_copy(update={**where, "launched_at": now}))
+                ip = ips.pop(req.instance.instance_id, None)
+                update = {**where, "launched_at": now, "ip": ip}
+                self._records.put(req.instance.model_copy(update=update))
                 placed.append(req)
-                launches.append(task_launch(req, placement))
+                network, pin = None, False
+                if ip is not None and view is not None and placement.ip_pool is not None:
+                    network = view.network(placement.ip_pool)
+                    pin = view.pins(placement.hostname)
+                launches.append(task_launch(req, placement, ip=ip, network=network, pin_ip=pin))
             if launches:
                 accepts.append((offer_id, tuple(launches)))
+        if self._addresses is not None:
+            for owner, ip in ips.items():  # allocated, then cancelled or its offer rescinded
+                self._addresses.release_later(owner, ip)
         return Match(tuple(accepts), tuple(placed)) if accepts else None
 
     def undo(self, match: Match) -> None:
         """The records of ``match`` could not be written: forget them, queue them again."""
+        for r in match.placed:
+            record = self._records.get(r.instance.instance_id)
+            if record is not None and record.ip is not None and self._addresses is not None:
+                # Dropped if it is queued again when due (a new placement on the same
+                # host gets the same address back); released otherwise.
+                self._addresses.release_later(record.instance_id, record.ip)
         self._records.remove(r.instance.instance_id for r in match.placed)
         for r in match.placed:
             self._queue.request(app=r.app, domain=r.domain, spec=r.spec, instances=[r.instance])
@@ -183,13 +280,22 @@ class OfferMatcher:
             host_ports=host_ports_for(req),
         )
 
-    def _snapshot(self) -> Snapshot:
+    def _snapshot(self, view: AddressView | None) -> Snapshot:
         return Snapshot(
             offers=self._offers.agent_offers(),
             lifecycles=lifecycles_of(self._hosts()),
             instances=PlacedByApp(self._records, self._offers.attributes),
             domains={d.metadata.name: DomainUsage.of(d) for d in self._domains()},
+            free_ips=view.free if view is not None else None,
+            ip_pool_of=view.pool_of if view is not None else None,
         )
+
+    def keeps(self, owner: str) -> bool:
+        """The instance may hold its address: it is queued, or its record is live."""
+        if owner in self._queue:
+            return True
+        record = self._records.get(owner)
+        return record is not None and not record.is_terminal
 
     def _record_summaries(self, requests: list[LaunchRequest], unplaced: list[Unplaced]) -> None:
         why = {u.candidate.app: u.metrics.summary() for u in unplaced}

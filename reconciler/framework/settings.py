@@ -50,3 +50,10 @@ class FrameworkSettings:
     """Pause before subscribing again after Mesos ended the subscription."""
     strategy: Literal["spread", "binpack"] = "spread"
     """Ranking of the placement stack."""
+    ipam_refresh_seconds: float = 5.0
+    """A pool's allocations are listed again when its listing is older than this (blocks
+    the IPPool controller claimed meanwhile); our own allocations and releases update it."""
+    release_retry_initial: float = 0.5
+    """First pause before a failed address release is tried again (doubling each time)."""
+    release_retry_max: float = 30.0
+    """Longest pause between two tries of a failed address release."""

@@ -30,10 +30,12 @@ class IpamExhausted(DcosError):
 class Ipam:
     """Blocks for hosts and addresses for instances of the pools in one store.
 
-    It remembers the last listing of each pool and computes candidates from
-    it, adding its own claims, so an allocation usually costs one
-    transaction; it lists again only when the candidates were all taken
-    meanwhile or there seem to be none. A stale listing is safe: the store
+    It remembers the last listing of each pool (:class:`_Seen`, indexed by
+    host and by block) and computes candidates from the records of the
+    host's block, adding its own claims, so an allocation usually costs one
+    transaction and reads a block's records, not the pool's; it lists again
+    only when the candidates were all taken meanwhile or there seem to be
+    none. A stale listing is safe: the store
     checks every claim against etcd itself.
     """
 
@@ -49,30 +51,47 @@ class Ipam:
         self.cooldown = cooldown
         self._attempts = attempts
         self._now = now or time.time
-        self._seen: dict[str, PoolAllocations] = {}  # per pool: its last listing plus our claims
+        self._seen: dict[str, _Seen] = {}  # per pool: its last listing plus our claims
+
+    def now(self) -> float:
+        """The wall clock the cooldown is measured with (seconds)."""
+        return self._now()
+
+    async def list_allocations(self, pool: str) -> PoolAllocations:
+        """A fresh listing of ``pool``, which this allocator also remembers."""
+        return await self._list(pool)
 
     async def _list(self, pool: str) -> PoolAllocations:
-        self._seen[pool] = allocations = await self._store.list_allocations(pool)
+        allocations = await self._store.list_allocations(pool)
+        self._seen[pool] = _Seen(allocations)
         return allocations
+
+    async def _seen_or_list(self, pool: str) -> _Seen:
+        seen = self._seen.get(pool)
+        if seen is None:
+            await self._list(pool)
+            seen = self._seen[pool]
+        return seen
 
     def _add(
         self, pool: str, *, block: BlockAllocation | None = None, ip: IpAllocation | None = None
     ) -> None:
-        seen = self._seen.get(pool, PoolAllocations())
-        self._seen[pool] = PoolAllocations(
-            blocks=seen.blocks + ((block,) if block else ()),
-            ips=tuple(a for a in seen.ips if ip is None or a.ip != ip.ip) + ((ip,) if ip else ()),
-        )
+        seen = self._seen.setdefault(pool, _Seen(PoolAllocations()))
+        if block is not None:
+            seen.add_block(block)
+        if ip is not None:
+            seen.add_ip(ip)
 
     async def claim_block(self, *, pool: str, spec: IPPoolSpec, host: str) -> IPv4Network:
         """``host``'s block of ``pool``: the one it holds, else a newly claimed one."""
-        allocations = self._seen.get(pool) or await self._list(pool)
+        allocations = await self._seen_or_list(pool)
         for attempt in range(self._attempts):
             if attempt:
-                allocations = await self._list(pool)
-            held = [b.cidr for b in allocations.blocks if b.host == host]
-            if held:
-                return held[0]
+                await self._list(pool)
+                allocations = self._seen[pool]
+            held = allocations.block_of(host)
+            if held is not None:
+                return held
             candidates = block_candidates(spec, allocations.blocks)
             if not candidates:
                 if attempt:
@@ -93,12 +112,12 @@ class Ipam:
         allocations = self._seen[pool]
         for attempt in range(self._attempts):
             if attempt:
-                allocations = await self._list(pool)
-                for a in allocations.ips:
+                for a in (await self._list(pool)).ips:
                     if a.owner == owner and a.held:
                         return a.ip
+                allocations = self._seen[pool]
             candidates = ip_candidates(
-                spec, block, allocations.ips, now=self._now(), cooldown=self.cooldown
+                spec, block, allocations.ips_in(block), now=self._now(), cooldown=self.cooldown
             )
             if not candidates:
                 if attempt:
@@ -116,3 +135,52 @@ class Ipam:
     async def release_ip(self, *, pool: str, owner: str) -> IPv4Address | None:
         """Release ``owner``'s address (its cooldown starts now); None if it held none."""
         return await self._store.release_ip(pool=pool, owner=owner, at=self._now())
+
+    async def release_block(self, *, pool: str, host: str) -> IPv4Network | None:
+        """Give ``host``'s block back (a decommissioned host); None if it held none.
+        ConflictError while an address of it is held."""
+        self._seen.pop(pool, None)
+        return await self._store.release_block(pool=pool, host=host)
+
+
+class _Seen:
+    """One pool's last listing plus this allocator's claims, indexed for its lookups:
+    the block of each host, and the addresses of each block (by the prefix last asked
+    for), so an allocation reads its own block's records, not the whole pool's."""
+
+    __slots__ = ("_by_block", "_hosts", "_ips", "_prefix", "blocks")
+
+    def __init__(self, listing: PoolAllocations) -> None:
+        self.blocks: list[BlockAllocation] = list(listing.blocks)
+        self._hosts: dict[str, IPv4Network] = {}
+        for b in self.blocks:
+            self._hosts.setdefault(b.host, b.cidr)
+        self._ips: dict[IPv4Address, IpAllocation] = {a.ip: a for a in listing.ips}
+        self._prefix = -1
+        self._by_block: dict[IPv4Network, dict[IPv4Address, IpAllocation]] = {}
+
+    def block_of(self, host: str) -> IPv4Network | None:
+        return self._hosts.get(host)
+
+    def add_block(self, block: BlockAllocation) -> None:
+        self.blocks.append(block)
+        self._hosts.setdefault(block.host, block.cidr)
+
+    def add_ip(self, a: IpAllocation) -> None:
+        self._ips[a.ip] = a
+        if self._prefix >= 0:
+            self._by_block.setdefault(_block(a.ip, self._prefix), {})[a.ip] = a
+
+    def ips_in(self, block: IPv4Network) -> list[IpAllocation]:
+        """The records of the addresses inside ``block``."""
+        if block.prefixlen != self._prefix:
+            self._prefix = block.prefixlen
+            self._by_block = {}
+            for a in self._ips.values():
+                self._by_block.setdefault(_block(a.ip, self._prefix), {})[a.ip] = a
+        return list(self._by_block.get(block, {}).values())
+
+
+def _block(ip: IPv4Address, prefix: int) -> IPv4Network:
+    mask = (0xFFFFFFFF << (32 - prefix)) & 0xFFFFFFFF
+    return IPv4Network((int(ip) & mask, prefix))

@@ -20,7 +20,12 @@ reason (:func:`reconciler.placement.stack.build_default_stack`):
 * :class:`QuotaChecker`: the domain's quota on cpus, mem, disk and instances.
   It looks only at the candidate, and sits last among the resource checks as
   in Nomad, so the summary counts the agents that quota alone rejected.
-* :class:`IpChecker`: a free address in the host's block of the pool.
+* :class:`IpChecker`: a free address in the host's block of the pool: the App's
+  ``ipPool`` ("not in IPPool vlan20" on a host it does not select), else the
+  host's own pool (:attr:`Snapshot.ip_pool_of`; a host no pool selects takes
+  the instance without an address). "no free IP in vlan20" when the block is
+  full or the pool gave the host no block yet. Without IPAM (``free_ips``
+  None) it passes everything.
 
 Next: :mod:`reconciler.placement.scorers`.
 """
@@ -126,12 +131,17 @@ class QuotaChecker:
 
 class IpChecker:
     def feasible(self, agent: AgentOffer, candidate: Candidate, state: PlanState) -> str | None:
-        if not candidate.needs_ip:
+        if not candidate.needs_ip or state.snapshot.free_ips is None:
             return None
-        free = state.free_ips(candidate.ip_pool, agent.hostname)
-        if free is None or free > 0:
+        pool = state.ip_pool(candidate, agent.hostname)
+        if pool is None and state.snapshot.ip_pool_of is not None:
+            return None  # no pool selects the host: launched without an address
+        free = state.free_ips(pool, agent.hostname)
+        if free is None:
+            return None if pool is None else f"not in IPPool {pool}"
+        if free > 0:
             return None
-        return "no free IP" if candidate.ip_pool is None else f"no free IP in {candidate.ip_pool}"
+        return "no free IP" if pool is None else f"no free IP in {pool}"
 
 
 def check_constraint(constraint: Constraint, value: str | None, counts: ValueCounts) -> bool:

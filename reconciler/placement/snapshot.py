@@ -28,6 +28,7 @@ __all__ = [
     "Candidate",
     "DomainUsage",
     "FreeIps",
+    "IpPoolOf",
     "PlacedInstance",
     "Snapshot",
     "lifecycles_of",
@@ -36,9 +37,16 @@ __all__ = [
 SHARED_ROLE = "*"
 """The role of unreserved resources: the shared pool."""
 
-FreeIps = Callable[[str | None, str], int]
-"""``free_ips(pool, hostname)``: free addresses of ``pool`` (None: the host's own
-pool) in the host's block, before this plan takes any."""
+FreeIps = Callable[[str | None, str], int | None]
+"""``free_ips(pool, hostname)``: free addresses of ``pool`` in the host's block, before
+this plan takes any (0 while the pool has given the host no block); None when the pool
+does not select the host. With :attr:`Snapshot.ip_pool_of` set, ``pool`` is always a
+pool's name; without, None stands for the host's own pool."""
+
+IpPoolOf = Callable[[str], str | None]
+"""``ip_pool_of(hostname)``: the pool an instance that names none draws its address
+from on that host (the first by name of the pools selecting it); None: no pool selects
+the host, and such an instance launches there without an address of its own."""
 
 
 class AppKey(NamedTuple):
@@ -241,7 +249,11 @@ class Snapshot:
     domains: Mapping[str, DomainUsage] = field(default_factory=dict)
     """Quota and usage by domain name; a domain left out is not limited."""
     free_ips: FreeIps | None = None
-    """Free addresses per pool and host; None: every host has addresses (no IPAM yet)."""
+    """Free addresses per pool and host; None: no IPAM (no IPPool): no address is checked
+    or given."""
+    ip_pool_of: IpPoolOf | None = None
+    """The pool of each host, for candidates that name none; None: such candidates are
+    checked against ``free_ips(None, hostname)``."""
     unknown_hosts_active: bool = True
     """Offers from hosts with no Host object take instances (False: "host unknown")."""
 

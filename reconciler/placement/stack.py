@@ -295,6 +295,8 @@ class Placement:
     """Take resources reserved for ``role``; False: unreserved (borrowed from the shared pool)."""
     ports: tuple[int, ...]
     metrics: PlacementMetrics
+    ip_pool: str | None = None
+    """The IPPool the instance takes its address from on this host; None: no address."""
 
 
 @dataclass(frozen=True)
@@ -358,6 +360,9 @@ class Placer:
             if agent is None:
                 unplaced.append(Unplaced(candidate, metrics))
                 continue
+            ip_pool = None
+            if candidate.needs_ip and state.snapshot.free_ips is not None:
+                ip_pool = state.ip_pool(candidate, agent.hostname)
             ports = state.commit(agent, candidate)
             placements.append(
                 Placement(
@@ -369,6 +374,7 @@ class Placer:
                     reserved=agent.reserved,
                     ports=ports,
                     metrics=metrics,
+                    ip_pool=ip_pool,
                 )
             )
         return PlacementResult(tuple(placements), tuple(unplaced))

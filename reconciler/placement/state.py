@@ -126,10 +126,21 @@ class PlanState:
             found = self._usage[domain] = _Usage(self.quota(domain))
         return found
 
+    def ip_pool(self, candidate: Candidate, hostname: str) -> str | None:
+        """The pool ``candidate``'s address comes from on ``hostname``: its own ``ipPool``,
+        else the host's pool when the snapshot knows it (None: no pool selects the host)."""
+        pool_of = self.snapshot.ip_pool_of
+        if candidate.ip_pool is not None or pool_of is None:
+            return candidate.ip_pool
+        return pool_of(hostname)
+
     def free_ips(self, pool: str | None, hostname: str) -> int | None:
+        """Free addresses of ``pool`` on ``hostname`` left to this plan; None: no IPAM,
+        or the pool does not select the host."""
         if self.snapshot.free_ips is None:
             return None
-        return self.snapshot.free_ips(pool, hostname) - self._ips.get((pool, hostname), 0)
+        free = self.snapshot.free_ips(pool, hostname)
+        return None if free is None else free - self._ips.get((pool, hostname), 0)
 
     def commit(self, agent: AgentOffer, candidate: Candidate) -> tuple[int, ...]:
         """Take ``candidate``'s resources from ``agent``; return the host ports picked."""
@@ -153,9 +164,11 @@ class PlanState:
         if not agent.reserved:
             usage.borrowed_cpus += candidate.cpus
             usage.borrowed_mem += candidate.mem
-        if candidate.needs_ip:
-            key = (candidate.ip_pool, agent.hostname)
-            self._ips[key] = self._ips.get(key, 0) + 1
+        if candidate.needs_ip and self.snapshot.free_ips is not None:
+            pool = self.ip_pool(candidate, agent.hostname)
+            if pool is not None or self.snapshot.ip_pool_of is None:
+                key = (pool, agent.hostname)
+                self._ips[key] = self._ips.get(key, 0) + 1
         return ports
 
 

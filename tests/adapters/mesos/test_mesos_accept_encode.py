@@ -113,6 +113,7 @@ def launches(draw: st.DrawFn) -> TaskLaunch:
         container_ports=container_ports,
         ip=draw(ips) if own_ip else None,
         network=draw(st.none() | names) if own_ip else None,
+        pin_ip=draw(st.booleans()) if own_ip else False,
         volumes=tuple(volumes),
         health_checks=tuple(checks),
         labels=draw(st.dictionaries(names, text, max_size=3)),

@@ -129,11 +129,30 @@ def test_task_info_on_bridge_network_maps_offer_ports() -> None:
     }
 
 
-def test_task_info_with_an_own_ip_uses_the_pool_network_and_reserved_resources() -> None:
+def test_task_info_with_a_pinned_ip_joins_the_pools_docker_network() -> None:
+    req = _request(ip="10.20.1.17")
+    launch = task_launch(
+        req, _placement(req, reserved=True, ports=()), network="dcos-vlan110", pin_ip=True
+    )
+    info = build_task_info(launch)
+    assert info.container is not None and info.container.docker is not None
+    assert str(info.container.docker.network) == "USER"
+    params = {p.key: p.value for p in info.container.docker.parameters}
+    assert params == {"entrypoint": "/bin/cart", "ip": "10.20.1.17"}  # docker run --ip
+    (net,) = info.container.network_infos
+    assert net.name == "dcos-vlan110"
+    (address,) = net.ip_addresses
+    assert address.ip_address == "10.20.1.17" and address.protocol is None
+    assert info.container.volumes[0].host_path == "/data/logs/cart/10.20.1.17"
+
+
+def test_task_info_with_an_own_ip_requests_it_statically_and_reserved_resources() -> None:
     req = _request(ip="10.20.1.17")
     info = build_task_info(task_launch(req, _placement(req, reserved=True, ports=())))
     assert info.container is not None and info.container.docker is not None
-    assert str(info.container.docker.network) == "USER"
+    assert str(info.container.docker.network) == "BRIDGE"
+    params = {p.key: p.value for p in info.container.docker.parameters}
+    assert params == {"entrypoint": "/bin/cart"}
     (net,) = info.container.network_infos
     assert net.name == "vlan110" and net.ip_addresses[0].ip_address == "10.20.1.17"
     assert info.container.volumes[0].host_path == "/data/logs/cart/10.20.1.17"
