@@ -18,6 +18,7 @@ NAMES = (
     "controller",
     "ipam",
     "ipam_check",
+    "drain",
 )
 
 

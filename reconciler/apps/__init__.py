@@ -10,7 +10,8 @@ running and rolls its upgrades; everything it decides comes from here:
   revision history, and ``undo``;
 * :mod:`~reconciler.apps.backoff`: consecutive failures and the launch delay;
 * :mod:`~reconciler.apps.plan`: ``plan()``, the buckets to launch, kill and
-  expunge under Marathon's capacity bounds, and the progress deadline;
+  expunge under Marathon's capacity bounds, the progress deadline, and the
+  moves off Draining and Decommissioned hosts;
 * :mod:`~reconciler.apps.status`: the App's status counts and conditions.
 
 The controller reads the App, its instance records and its rollout state,
@@ -26,6 +27,7 @@ from reconciler.apps.instances import (
     InstanceState,
     from_task_state,
     kill_order,
+    leaving_hosts,
     new_instance_id,
     parse_instance_id,
 )
@@ -82,6 +84,7 @@ __all__ = [
     "from_task_state",
     "kill_order",
     "launch_not_before",
+    "leaving_hosts",
     "new_instance_id",
     "observe_failures",
     "parse_instance_id",

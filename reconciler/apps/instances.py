@@ -25,6 +25,15 @@ launched with some. :class:`Census` sorts an app's instances by what they
 count for against a target version, and :func:`kill_order` says which go
 first. The next hop is :mod:`reconciler.apps.version`, which names the spec
 an instance runs.
+
+**Leaving hosts.** An instance on a host that is leaving service (its Host
+is Draining or Decommissioned: the caller passes those hostnames as
+``leaving``) is *to move*: it still counts as an instance, running and
+healthy while it is, but :class:`Census` keeps those of the target version
+apart (``moving``) from ``new``, so the planner launches a replacement for
+each and kills it once the bounds allow, exactly as it replaces an outdated
+instance. :func:`kill_order` takes instances on leaving hosts first among
+equals, and :func:`leaving_hosts` counts what is still on each of them.
 """
 
 from __future__ import annotations
@@ -32,7 +41,7 @@ from __future__ import annotations
 import enum
 import random
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import NewType
@@ -47,6 +56,7 @@ __all__ = [
     "InstanceState",
     "from_task_state",
     "kill_order",
+    "leaving_hosts",
     "new_instance_id",
     "parse_instance_id",
 ]
@@ -241,22 +251,27 @@ class Census:
     target: str
     live: tuple[Instance, ...]  # active and not Killing: the app's instances
     killing: tuple[Instance, ...]  # still active, on their way out
-    new: tuple[Instance, ...]  # live, of the target version
-    old: tuple[Instance, ...]  # live, of any other version
+    new: tuple[Instance, ...]  # live, of the target version, not on a leaving host
+    old: tuple[Instance, ...]  # live, of any other version (on any host)
     unreachable: int
     ended: int  # terminal records
+    moving: tuple[Instance, ...] = ()  # live, of the target version, on a leaving host
 
     @classmethod
-    def of(cls, instances: Sequence[Instance], target: str) -> Census:
+    def of(
+        cls, instances: Sequence[Instance], target: str, leaving: Collection[str] = frozenset()
+    ) -> Census:
         live = tuple(i for i in instances if i.is_active and i.state is not InstanceState.KILLING)
+        current = tuple(i for i in live if i.version == target)
         return cls(
             target=target,
             live=live,
             killing=tuple(i for i in instances if i.state is InstanceState.KILLING),
-            new=tuple(i for i in live if i.version == target),
+            new=tuple(i for i in current if not _on(i, leaving)),
             old=tuple(i for i in live if i.version != target),
             unreachable=sum(i.state is InstanceState.UNREACHABLE for i in instances),
             ended=sum(i.is_terminal for i in instances),
+            moving=tuple(i for i in current if _on(i, leaving)),
         )
 
     @property
@@ -273,16 +288,33 @@ class Census:
         return sum(i.is_healthy for i in self.new)
 
 
-def kill_order(instances: Sequence[Instance], target: str) -> list[Instance]:
+def _on(inst: Instance, leaving: Collection[str]) -> bool:
+    return bool(leaving) and inst.hostname is not None and inst.hostname in leaving
+
+
+def leaving_hosts(instances: Sequence[Instance], leaving: Collection[str]) -> dict[str, int]:
+    """Live instances (not Killing), any version, still on each leaving host that has some."""
+    counts: Counter[str] = Counter()
+    for inst in instances:
+        if inst.is_active and inst.state is not InstanceState.KILLING and _on(inst, leaving):
+            assert inst.hostname is not None
+            counts[inst.hostname] += 1
+    return dict(sorted(counts.items()))
+
+
+def kill_order(
+    instances: Sequence[Instance], target: str, leaving: Collection[str] = frozenset()
+) -> list[Instance]:
     """``instances`` in the order they are killed: not running first, then unhealthy,
-    then other versions than ``target``, then the newest, then those on the hosts
-    with most of these instances."""
+    then those on leaving hosts, then other versions than ``target``, then the
+    newest, then those on the hosts with most of these instances."""
     per_host = Counter(i.hostname or i.agent_id for i in instances)
     return sorted(
         instances,
         key=lambda i: (
             i.is_running,
             i.is_healthy,
+            not _on(i, leaving),
             i.version == target,
             -i.launched_at.timestamp(),
             -per_host[i.hostname or i.agent_id],

@@ -32,13 +32,29 @@ partition cannot block their replacement. The target version, its progress
 deadline and rollback come from
 :func:`~reconciler.apps.version.advance_rollout`; ``docs/rollouts.md`` has
 the whole story.
+
+Leaving hosts (``leaving``: hostnames whose Host is Draining or
+Decommissioned) are emptied with the same two bounds. An instance of the
+target version on such a host is *moving*
+(:class:`~reconciler.apps.instances.Census`): it counts as an instance,
+healthy while it is, but not toward the ``N`` new ones, so a replacement is
+launched for it as far as the active bound allows, and it is killed within
+the health bound like an outdated one. With room above ``N``
+(``maximumOverCapacity`` > 0) a healthy moving instance goes only once the
+healthy count stays at ``N`` without it, i.e. once its replacement is
+healthy: a drain is not the App's own change, so it never costs the App
+capacity while it can launch first (and an instance with nowhere to go stays
+where it is). Without room above ``N`` it is killed first, as far as the
+health bound allows, and replaced. An outdated instance on a leaving host is
+simply outdated: replaced once, by the target version. With the strict
+bounds (1 and 0) nothing can move and the plan says so.
 """
 
 from __future__ import annotations
 
 import enum
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -55,6 +71,7 @@ from reconciler.apps.version import (
 
 __all__ = [
     "BLOCKED_MESSAGE",
+    "DRAIN_BLOCKED_MESSAGE",
     "Accounting",
     "Bounds",
     "KillIntent",
@@ -79,6 +96,7 @@ class KillReason(enum.StrEnum):
     ORPHANED_VERSION = "OrphanedVersion"  # a version the history does not know
     ROLLBACK = "Rollback"  # the version that failed and was rolled back
     DELETED = "Deleted"  # the App is being deleted
+    HOST_LEAVING = "HostLeaving"  # on a Draining or Decommissioned host, replaced elsewhere
     KILL_RETRY = "KillRetry"  # a KILL sent earlier had no effect yet
 
 
@@ -86,6 +104,7 @@ class LaunchReason(enum.StrEnum):
     SCALE = "Scale"
     ROLLOUT = "Rollout"
     ROLLBACK = "Rollback"
+    MOVE = "MoveOffHost"  # replacements of instances on leaving hosts only
 
 
 class WaitReason(enum.StrEnum):
@@ -93,6 +112,7 @@ class WaitReason(enum.StrEnum):
     HEALTH = "WaitingForHealth"
     KILLS = "WaitingForKills"
     CAPACITY_BLOCKED = "CapacityBlocked"
+    MOVING = "MovingOffDrainingHosts"
 
 
 @dataclass(frozen=True)
@@ -154,6 +174,7 @@ class Accounting:
     killing: int
     unreachable: int
     ended: int  # terminal records, about to be expunged
+    moving: int = 0  # live instances of the target version on leaving hosts, to be replaced
 
 
 @dataclass(frozen=True)
@@ -189,8 +210,10 @@ def plan(
     now: datetime,
     history: RolloutState | None,
     settings: RolloutSettings = RolloutSettings(),
+    leaving: Collection[str] = frozenset(),
 ) -> Plan:
-    """What to do about ``app`` given its ``instances`` and the persisted rollout state."""
+    """What to do about ``app`` given its ``instances`` and the persisted rollout state;
+    instances on the hosts named in ``leaving`` are moved elsewhere."""
     spec = app.spec
     deleting = app.metadata.deletion_timestamp is not None
     n = 0 if deleting else spec.instances
@@ -214,26 +237,35 @@ def plan(
     )
     strategy = UpgradeStrategy(minimum_health_capacity=0) if deleting else spec.upgrade_strategy
     bounds = capacity_bounds(n, strategy)
-    census = Census.of(instances, target)
-    kills = _kills(census, bounds, state, deleting) + _retries(census.killing, now, settings)
+    census = Census.of(instances, target, leaving)
+    kills = _kills(census, bounds, state, deleting, leaving)
+    kills += _retries(census.killing, now, settings)
     missing = n - len(census.new)
     count = max(0, min(missing, bounds.max_active - census.active))
     not_before = launch_not_before(backoff, spec.backoff)
     backoff_until = not_before if count and not_before and now < not_before else None
     launches: tuple[LaunchIntent, ...] = ()
     if count and backoff_until is None:
-        why = _why(state, census.old)
+        why = _why(state, census, n)
         launches = (LaunchIntent(target, count, _target_spec(state, spec, target), why),)
-    blocked = bounds.strict and bool(census.old) and not kills and not census.killing
-    state = state.model_copy(update={"backoff": backoff, "blocked": blocked and count == 0})
+    stuck = bounds.strict and not kills and not census.killing and count == 0
+    state = state.model_copy(update={"backoff": backoff, "blocked": stuck and bool(census.old)})
     killed = {k.instance_id for k in kills}
     kept = sorted(i.instance_id for i in instances if not i.is_terminal)
+    acting = bool(launches or kills)
     return Plan(
         launch=launches,
         kill=kills,
         expunge=tuple(sorted(i.instance_id for i in instances if i.is_terminal)),
         unchanged=tuple(iid for iid in kept if iid not in killed),
-        wait=_wait(census, n, state, acting=bool(launches or kills), backoff_until=backoff_until),
+        wait=_wait(
+            census,
+            n,
+            state,
+            acting=acting,
+            backoff_until=backoff_until,
+            drain_blocked=stuck and bool(census.moving),
+        ),
         accounting=_accounting(census, bounds, state.revision),
         rollout=state,
         requeue_after=_requeue_after(state, census.killing, backoff_until, now, settings),
@@ -241,7 +273,13 @@ def plan(
 
 
 def _wait(
-    census: Census, n: int, state: RolloutState, *, acting: bool, backoff_until: datetime | None
+    census: Census,
+    n: int,
+    state: RolloutState,
+    *,
+    acting: bool,
+    backoff_until: datetime | None,
+    drain_blocked: bool,
 ) -> Wait | None:
     """What holds the app back from its target, if anything."""
     if backoff_until is not None:
@@ -250,8 +288,16 @@ def _wait(
         return Wait(WaitReason.BACKOFF, message, backoff_until)
     if state.blocked:
         return Wait(WaitReason.CAPACITY_BLOCKED, BLOCKED_MESSAGE)
+    if drain_blocked:
+        return Wait(WaitReason.CAPACITY_BLOCKED, DRAIN_BLOCKED_MESSAGE)
     if acting:
         return None
+    if census.moving:
+        message = (
+            f"waiting for replacements of {len(census.moving)} instance(s) on leaving hosts "
+            "to be healthy"
+        )
+        return Wait(WaitReason.MOVING, message)
     if census.killing and len(census.new) < n:
         return Wait(WaitReason.KILLS, f"waiting for {len(census.killing)} instance(s) to stop")
     if state.phase is not RolloutPhase.COMPLETE:
@@ -268,20 +314,40 @@ BLOCKED_MESSAGE = (
     "leave no room to replace a healthy instance"
 )
 
+DRAIN_BLOCKED_MESSAGE = (
+    "moving off draining hosts blocked by capacity bounds: minimumHealthCapacity 1 and "
+    "maximumOverCapacity 0 leave no room to replace a healthy instance"
+)
+
 
 def _kills(
-    census: Census, bounds: Bounds, state: RolloutState, deleting: bool
+    census: Census,
+    bounds: Bounds,
+    state: RolloutState,
+    deleting: bool,
+    leaving: Collection[str],
 ) -> tuple[KillIntent, ...]:
-    """Old instances and excess new ones: unhealthy at no cost, healthy within the bound."""
+    """Old instances, excess new ones and moving ones: unhealthy at no cost, healthy
+    within the bound (a moving one, with room above N, only while N stay healthy).
+
+    Moving instances are not counted toward N: they go in any case, so a scale
+    down takes the new ones beyond N besides them."""
     excess = kill_order(census.new, census.target)[: max(0, len(census.new) - bounds.instances)]
-    budget = census.healthy - bounds.min_healthy
+    moving = {i.instance_id for i in census.moving}
+    surge = bounds.max_active > bounds.instances
+    floor_moving = max(bounds.min_healthy, bounds.instances) if surge else bounds.min_healthy
+    healthy = census.healthy
     kills = []
-    for inst in kill_order([*census.old, *excess], census.target):
+    for inst in kill_order([*census.old, *excess, *census.moving], census.target, leaving):
         if inst.is_healthy:
-            if budget <= 0:
+            floor = floor_moving if inst.instance_id in moving else bounds.min_healthy
+            if healthy - 1 < floor:
                 continue
-            budget -= 1
-        kills.append(KillIntent(inst.instance_id, inst.version, _reason(inst, state, deleting)))
+            healthy -= 1
+        reason = KillReason.HOST_LEAVING if inst.instance_id in moving and not deleting else None
+        kills.append(
+            KillIntent(inst.instance_id, inst.version, reason or _reason(inst, state, deleting))
+        )
     return tuple(kills)
 
 
@@ -298,18 +364,20 @@ def _retries(
 
 
 def _accounting(census: Census, bounds: Bounds, revision: int) -> Accounting:
+    """The counts behind the plan (moving instances count as ``updated`` too)."""
     return Accounting(
         target_version=census.target,
         revision=revision,
         bounds=bounds,
         active=census.active,
         healthy=census.healthy,
-        updated=len(census.new),
-        updated_healthy=census.new_healthy,
+        updated=len(census.new) + len(census.moving),
+        updated_healthy=census.new_healthy + sum(i.is_healthy for i in census.moving),
         outdated=len(census.old),
         killing=len(census.killing),
         unreachable=census.unreachable,
         ended=census.ended,
+        moving=len(census.moving),
     )
 
 
@@ -327,10 +395,13 @@ def _reason(inst: Instance, state: RolloutState, deleting: bool) -> KillReason:
     return KillReason.REPLACED
 
 
-def _why(state: RolloutState, old: Sequence[Instance]) -> LaunchReason:
+def _why(state: RolloutState, census: Census, n: int) -> LaunchReason:
     if state.rolled_back_from is not None and state.phase is not RolloutPhase.COMPLETE:
         return LaunchReason.ROLLBACK
-    return LaunchReason.ROLLOUT if old else LaunchReason.SCALE
+    if census.old:
+        return LaunchReason.ROLLOUT
+    moving_only = bool(census.moving) and len(census.new) + len(census.moving) >= n
+    return LaunchReason.MOVE if moving_only else LaunchReason.SCALE
 
 
 def _target_spec(state: RolloutState, spec: AppSpec, target: str) -> AppSpec:

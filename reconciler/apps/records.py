@@ -21,7 +21,9 @@ one record reach etcd in the order they were made, and a failed flush leaves
 its records dirty for the next one.
 
 Every change calls the listeners with the app's ``(domain, name)``: the App
-controller queues that App (the runtime coalesces repeats).
+controller queues that App (the runtime coalesces repeats). Observers
+(:class:`RecordObserver`, e.g. the CMDB write-back) are told of each record
+itself, and of the whole set after each :meth:`~InstanceRecords.load`.
 
 :meth:`~InstanceRecords.load` also reads every rollout state in the same
 term start (one range read), so :meth:`~InstanceRecords.rollout` answers
@@ -41,7 +43,10 @@ never shorten it.
 Records are also indexed by app (``(domain, app)`` -> instance id -> record),
 kept in step by :meth:`~InstanceRecords.load`, :meth:`~InstanceRecords.put`
 and :meth:`~InstanceRecords.remove`, so :meth:`~InstanceRecords.of_app` reads
-only that app's records.
+only that app's records; and by hostname (hostname -> app -> count of
+records), so :meth:`~InstanceRecords.apps_on` names the apps with records on
+a host without a scan (the App controller queues them when the host's
+lifecycle changes).
 
 The next hop is :mod:`reconciler.framework`, which writes the records, and
 :mod:`reconciler.controllers.app`, which reads them.
@@ -52,13 +57,15 @@ from __future__ import annotations
 import asyncio
 import builtins
 import logging
+from collections import Counter
 from collections.abc import Callable, Iterable
+from typing import Protocol
 
 from adapters.protocols import RawStore
 from reconciler.apps.instances import Instance
 from reconciler.apps.version import RolloutPhase, RolloutState
 
-__all__ = ["InstanceRecords", "instance_path", "rollout_path"]
+__all__ = ["InstanceRecords", "RecordObserver", "instance_path", "rollout_path"]
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +80,14 @@ FLUSH_CONCURRENCY = 8
 
 Listener = Callable[[str, str], None]
 """``listener(domain, app)``: the records of that app changed."""
+
+
+class RecordObserver(Protocol):
+    """Told of every record: the set after a load, then each change (None: removed)."""
+
+    def loaded(self, records: builtins.list[Instance]) -> None: ...
+
+    def changed(self, instance_id: str, record: Instance | None) -> None: ...
 
 
 def instance_path(inst: Instance) -> str:
@@ -92,6 +107,8 @@ class InstanceRecords:
         self._records: dict[str, Instance] = {}
         # (domain, app) -> instance id -> record; no empty buckets
         self._by_app: dict[tuple[str, str], dict[str, Instance]] = {}
+        # hostname -> (domain, app) -> records there; no empty buckets
+        self._by_host: dict[str, Counter[tuple[str, str]]] = {}
         self._dirty: set[str] = set()  # ids whose memory value is not yet in etcd
         self._deleted: dict[str, str] = {}  # id -> path, removed in memory, not yet in etcd
         self._rollouts: dict[tuple[str, str], RolloutState | None] = {}  # current
@@ -100,6 +117,7 @@ class InstanceRecords:
         self._rollouts_loaded = False  # every persisted state is in _rollouts (load)
         self._lock = asyncio.Lock()  # one flush at a time: per-key write order
         self._listeners: list[Listener] = []
+        self._observers: list[RecordObserver] = []
         self.loaded = False
         self.flushes = 0  # commit_raw calls made, for tests and metrics
 
@@ -112,6 +130,7 @@ class InstanceRecords:
             rollouts = await self._store.list_raw(ROLLOUTS)
         records: dict[str, Instance] = {}
         by_app: dict[tuple[str, str], dict[str, Instance]] = {}
+        by_host: dict[str, Counter[tuple[str, str]]] = {}
         for path, value in raw:
             try:
                 inst = Instance.from_json(value)
@@ -121,10 +140,12 @@ class InstanceRecords:
             old = records.get(inst.instance_id)
             if old is not None:
                 _unindex(by_app, old)
+                _unhost(by_host, old)
             records[inst.instance_id] = inst
             by_app.setdefault((inst.domain, inst.app), {})[inst.instance_id] = inst
+            _host(by_host, inst)
         self._records, self._dirty, self._deleted = records, set(), {}
-        self._by_app = by_app
+        self._by_app, self._by_host = by_app, by_host
         self._rollouts.clear()
         self._persisted.clear()
         self._inherited.clear()
@@ -141,6 +162,8 @@ class InstanceRecords:
         self._rollouts_loaded = complete
         self.loaded = True
         logger.info("loaded %d instance records", len(records))
+        for observer in self._observers:
+            observer.loaded(builtins.list(records.values()))
 
     def get(self, instance_id: str) -> Instance | None:
         return self._records.get(instance_id)
@@ -154,6 +177,10 @@ class InstanceRecords:
     def apps(self) -> set[tuple[str, str]]:
         return set(self._by_app)
 
+    def apps_on(self, hostname: str) -> set[tuple[str, str]]:
+        """The apps with at least one record (any state) on ``hostname``."""
+        return set(self._by_host.get(hostname, ()))
+
     @property
     def dirty(self) -> bool:
         return bool(self._dirty or self._deleted)
@@ -163,15 +190,23 @@ class InstanceRecords:
     def add_listener(self, listener: Listener) -> None:
         self._listeners.append(listener)
 
+    def observe(self, observer: RecordObserver) -> None:
+        self._observers.append(observer)
+
     def put(self, inst: Instance) -> None:
         """Change memory now; durable after the next :meth:`flush`."""
         old = self._records.get(inst.instance_id)
         if old is not None and (old.domain, old.app) != (inst.domain, inst.app):
             _unindex(self._by_app, old)
+        if old is not None:
+            _unhost(self._by_host, old)
+        _host(self._by_host, inst)
         self._records[inst.instance_id] = inst
         self._by_app.setdefault((inst.domain, inst.app), {})[inst.instance_id] = inst
         self._dirty.add(inst.instance_id)
         self._deleted.pop(inst.instance_id, None)
+        for observer in self._observers:
+            observer.changed(inst.instance_id, inst)
         self.notify(inst.domain, inst.app)
 
     def remove(self, instance_ids: Iterable[str]) -> None:
@@ -180,8 +215,11 @@ class InstanceRecords:
             if inst is None:
                 continue
             _unindex(self._by_app, inst)
+            _unhost(self._by_host, inst)
             self._dirty.discard(iid)
             self._deleted[iid] = instance_path(inst)
+            for observer in self._observers:
+                observer.changed(iid, None)
             self.notify(inst.domain, inst.app)
 
     async def flush(self) -> None:
@@ -311,3 +349,24 @@ def _unindex(by_app: dict[tuple[str, str], dict[str, Instance]], inst: Instance)
     bucket.pop(inst.instance_id, None)
     if not bucket:
         del by_app[key]
+
+
+def _host(by_host: dict[str, Counter[tuple[str, str]]], inst: Instance) -> None:
+    """Count ``inst`` on its host (placed records only)."""
+    if inst.hostname is not None:
+        by_host.setdefault(inst.hostname, Counter())[(inst.domain, inst.app)] += 1
+
+
+def _unhost(by_host: dict[str, Counter[tuple[str, str]]], inst: Instance) -> None:
+    """Uncount ``inst`` from its host (and drop what is left empty)."""
+    if inst.hostname is None:
+        return
+    apps = by_host.get(inst.hostname)
+    if apps is None:
+        return
+    key = (inst.domain, inst.app)
+    apps[key] -= 1
+    if apps[key] <= 0:
+        del apps[key]
+    if not apps:
+        del by_host[inst.hostname]

@@ -8,7 +8,10 @@ Reading (pure functions):
   observed the App's current generation (``status.observedGeneration``), so
   a rollout that was just started is never reported complete from the
   status of the spec before it. A rollout rolled back by the controller
-  (``autoRollback``) has failed, even while the rollback progresses;
+  (``autoRollback``) has failed, even while the rollback progresses; one
+  whose App is moving instances off draining hosts
+  (``MovingOffDrainingHosts``) is complete: the revision is rolled out, and
+  a drain that waits for room elsewhere must not hold up a deploy;
 * :func:`history_of` lists the revisions of a stored
   :class:`~reconciler.apps.version.RolloutState` with, for each, what
   changed from the revision before it (:func:`change_between`).
@@ -41,7 +44,7 @@ from crds.app import App, AppSpec
 from crds.errors import ConflictError, DcosError, NotFound
 from crds.meta import ConditionStatus
 from reconciler.apps.records import rollout_path
-from reconciler.apps.status import DEGRADED, PROGRESSING
+from reconciler.apps.status import DEGRADED, MOVING, PROGRESSING
 from reconciler.apps.version import RolloutState, UnknownRevision, undo
 
 __all__ = [
@@ -126,7 +129,7 @@ def progress_of(app: App) -> RolloutProgress:
         and degraded.status is ConditionStatus.TRUE
     ):
         phase, message = Phase.FAILED, f"rolled back: {degraded.message}"
-    elif condition is not None and condition.reason == COMPLETE_REASON:
+    elif condition is not None and condition.reason in (COMPLETE_REASON, MOVING):
         phase = Phase.COMPLETE if condition.status is ConditionStatus.TRUE else phase
     elif condition is not None and condition.reason == FAILED_REASON:
         phase = Phase.FAILED if condition.status is ConditionStatus.FALSE else phase

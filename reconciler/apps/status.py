@@ -13,7 +13,13 @@ Conditions:
   (``NewVersionRollingOut``, ``RollingBack``) and once it is done
   (``RolloutComplete``); False when the deadline passed without progress
   (``ProgressDeadlineExceeded``) or the capacity bounds block the rollout
-  (``CapacityBoundsBlocked``); Unknown before the first plan;
+  (``CapacityBoundsBlocked``); Unknown before the first plan. While
+  instances are left on leaving hosts (Draining or Decommissioned, passed as
+  ``leaving``) and no rollout is under way, True with ``MovingOffDrainingHosts``
+  ("moving 3 instance(s) off h7"), and the placement summary appended when the
+  replacements cannot be placed; during a rollout its message says so too.
+  False with ``CapacityBoundsBlocked`` when the strict bounds (1 and 0) leave
+  no room to move anything;
 - ``Degraded``: True while the target version keeps failing
   (``InstanceFailures``, with the last failure's message) or after a rollback
   (``RolledBack``); otherwise False (``AsExpected``).
@@ -26,21 +32,30 @@ fills what it can.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from crds.app import App, AppStatus
 from crds.meta import Condition, ConditionStatus
-from reconciler.apps.instances import Census, Instance
-from reconciler.apps.plan import BLOCKED_MESSAGE
+from reconciler.apps.instances import Census, Instance, leaving_hosts
+from reconciler.apps.plan import BLOCKED_MESSAGE, DRAIN_BLOCKED_MESSAGE, capacity_bounds
 from reconciler.apps.version import RolloutPhase, RolloutState, spec_version
 
-__all__ = ["AVAILABLE", "DEGRADED", "PROGRESSING", "AppStatusReport", "compute_status"]
+__all__ = [
+    "AVAILABLE",
+    "DEGRADED",
+    "MOVING",
+    "PROGRESSING",
+    "AppStatusReport",
+    "compute_status",
+    "moving_message",
+]
 
 AVAILABLE = "Available"
 PROGRESSING = "Progressing"
 DEGRADED = "Degraded"
+MOVING = "MovingOffDrainingHosts"
 
 _TRUE, _FALSE, _UNKNOWN = ConditionStatus.TRUE, ConditionStatus.FALSE, ConditionStatus.UNKNOWN
 
@@ -75,18 +90,26 @@ class AppStatusReport:
 
 
 def compute_status(
-    app: App, instances: Sequence[Instance], rollout: RolloutState | None, now: datetime
+    app: App,
+    instances: Sequence[Instance],
+    rollout: RolloutState | None,
+    now: datetime,
+    *,
+    leaving: Collection[str] = frozenset(),
+    placement: str | None = None,
 ) -> AppStatusReport:
-    """The status of ``app`` after the plan that returned ``rollout`` (None before any)."""
+    """The status of ``app`` after the plan that returned ``rollout`` (None before any);
+    ``leaving`` names the hosts being emptied, ``placement`` why launches wait, if they do."""
     target = rollout.target_version if rollout and rollout.target_version else None
     target = target or spec_version(app.spec)
     census = Census.of(instances, target)
+    moving = leaving_hosts(instances, leaving)
     backoff = rollout.backoff if rollout is not None else None
     failures = backoff.failures if backoff is not None and backoff.version == target else 0
     previous = {c.type: c for c in app.status.conditions}
     fresh = (
         _available(app, census.healthy),
-        _progressing(rollout),
+        _progressing(rollout, app, moving, placement),
         _degraded(rollout, failures, target),
     )
     return AppStatusReport(
@@ -131,7 +154,37 @@ def _available(app: App, healthy: int) -> Condition:
     return Condition(type=AVAILABLE, status=_FALSE, reason="BelowMinimumHealthy", message=message)
 
 
-def _progressing(rollout: RolloutState | None) -> Condition:
+def moving_message(moving: dict[str, int], placement: str | None = None) -> str:
+    """``moving 3 instance(s) off h7`` (hosts by name), with why replacements wait."""
+    hosts = ", ".join(f"{host} ({count})" for host, count in moving.items())
+    total = sum(moving.values())
+    if len(moving) == 1:
+        hosts = next(iter(moving))
+    message = f"moving {total} instance(s) off {hosts}"
+    return f"{message}; replacements cannot be placed: {placement}" if placement else message
+
+
+def _progressing(
+    rollout: RolloutState | None, app: App, moving: dict[str, int], placement: str | None
+) -> Condition:
+    condition = _rollout_progress(rollout)
+    if not moving or condition.status is _FALSE:
+        return condition
+    bounds = capacity_bounds(app.spec.instances, app.spec.upgrade_strategy)
+    if bounds.strict:
+        return Condition(
+            type=PROGRESSING,
+            status=_FALSE,
+            reason="CapacityBoundsBlocked",
+            message=f"{DRAIN_BLOCKED_MESSAGE} ({moving_message(moving)})",
+        )
+    message = moving_message(moving, placement)
+    if condition.reason in ("NewVersionRollingOut", "RollingBack"):
+        return condition.model_copy(update={"message": f"{condition.message}; {message}"})
+    return Condition(type=PROGRESSING, status=_TRUE, reason=MOVING, message=message)
+
+
+def _rollout_progress(rollout: RolloutState | None) -> Condition:
     if rollout is None or rollout.target_version is None:
         return Condition(type=PROGRESSING, status=_UNKNOWN, reason="NotStarted")
     what = f"revision {rollout.revision} ({rollout.target_version})"

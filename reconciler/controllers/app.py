@@ -17,6 +17,16 @@ Instance records change under the framework (status updates); every change
 queues the App again through the records' listener, so the controller never
 polls Mesos. A Domain change queues every App of the domain.
 
+Draining hosts: the reconcile looks up the Host (informer cache) of each
+host the App's instances are on; those Draining or Decommissioned are
+passed to the plan as ``leaving``, which replaces their instances elsewhere
+within the capacity bounds (placement puts nothing new there). A Host whose
+lifecycle changes queues only the Apps with records on it (the records'
+hostname index, :meth:`InstanceRecords.apps_on`). The status says
+``MovingOffDrainingHosts`` with the count per host and, when replacements
+cannot be placed, the placement summary; an event ``MovingOffHost`` is
+recorded when an App starts moving instances off a host.
+
 Deletion: the controller adds the finalizer ``dcos/app-instances`` to every
 App it sees. Once ``deletionTimestamp`` is set, the plan kills every
 instance whatever the bounds; when no record is left (all ended and
@@ -25,22 +35,30 @@ store deletes the App. An App that vanished without the finalizer still has
 its instances killed.
 
 Events: ScalingUp, Launched, Killed, RolloutComplete,
-ProgressDeadlineExceeded, FailedPlacement. ``docs/apps-controller.md`` has
-the details.
+ProgressDeadlineExceeded, FailedPlacement, MovingOffHost, MovedOffHost,
+MoveOffHostCancelled.
+``docs/apps-controller.md`` has the details.
 """
 
 from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
-from adapters.protocols import MesosCodec, MesosScheduler, ObjectKey, RawStore, Store
+from adapters.protocols import (
+    IpamStore,
+    MesosCodec,
+    MesosScheduler,
+    ObjectKey,
+    RawStore,
+    Store,
+)
 from crds.app import App
 from crds.domain import Domain
 from crds.events import EventKind
-from crds.host import Host
+from crds.host import Host, HostLifecycle
 from crds.meta import Resource
 from reconciler.apps import (
     Instance,
@@ -50,6 +68,7 @@ from reconciler.apps import (
     RolloutSettings,
     RolloutState,
     compute_status,
+    leaving_hosts,
     new_instance_id,
     plan,
 )
@@ -75,6 +94,8 @@ logger = logging.getLogger(__name__)
 FINALIZER = "dcos/app-instances"
 NOT_READY_DELAY = 0.2  # seconds: the framework is loading its records
 NO_DOMAIN_DELAY = 5.0
+LEAVING = frozenset({HostLifecycle.DRAINING, HostLifecycle.DECOMMISSIONED})
+"""Host lifecycles whose instances are moved elsewhere."""
 
 
 def _utcnow() -> datetime:
@@ -112,10 +133,12 @@ class AppReconciler:
         rollout: RolloutSettings | None = None,
         wall: Callable[[], datetime] = _utcnow,
         rng: random.Random | None = None,
+        hosts: Informer | None = None,
     ) -> None:
         self._store = store
         self._apps = apps
         self._domains = domains
+        self._hosts = hosts
         self._fw = framework
         self._records = framework.records
         self._recorder = recorder
@@ -124,6 +147,7 @@ class AppReconciler:
         self._rng = rng or random.Random()
         self._summaries: dict[AppKey, str | None] = {}  # last FailedPlacement reported
         self._finalized: dict[AppKey, App] = {}  # finalizer written, not yet in the cache
+        self._moving: dict[AppKey, frozenset[str]] = {}  # leaving hosts reported per App
 
     async def reconcile(self, req: Request) -> Result:
         if not self._fw.ready:
@@ -149,7 +173,15 @@ class AppReconciler:
         history = await self._records.rollout(*key)
         now = self._wall()
         seen = _took_over(history, now) if self._records.inherited(*key) else history
-        p = plan(app=app, instances=instances, now=now, history=seen, settings=self._settings(app))
+        leaving = self._leaving(instances)
+        p = plan(
+            app=app,
+            instances=instances,
+            now=now,
+            history=seen,
+            settings=self._settings(app),
+            leaving=leaving,
+        )
         await self._records.save_rollout(*key, p.rollout)
         killed = await self._kill(p, instances)
         launched = self._launch(app, domain, p, now) if domain is not None else 0
@@ -158,8 +190,9 @@ class AppReconciler:
             await self._records.flush()
         if deleting:
             return await self._finish_deletion(app, key)
-        await self._write_status(app, key, p, now, domain)
+        await self._write_status(app, key, p, now, domain, leaving)
         self._events(app, key, history, p, killed=killed, queued=launched)
+        self._moving_events(app, key, instances, leaving)
         if domain is None:
             return Result(requeue_after=NO_DOMAIN_DELAY)
         return Result(requeue_after=p.requeue_after)
@@ -169,6 +202,17 @@ class AppReconciler:
     def _domain(self, app: App) -> Domain | None:
         obj = self._domains.get(ObjectKey("Domain", None, app.metadata.domain or ""))
         return obj if isinstance(obj, Domain) else None
+
+    def _leaving(self, instances: Sequence[Instance]) -> frozenset[str]:
+        """The hosts of ``instances`` whose Host is Draining or Decommissioned."""
+        if self._hosts is None:
+            return frozenset()
+        leaving = set()
+        for name in {i.hostname for i in instances if i.hostname is not None}:
+            host = self._hosts.get(ObjectKey("Host", None, name))
+            if isinstance(host, Host) and host.spec.lifecycle in LEAVING:
+                leaving.add(name)
+        return frozenset(leaving)
 
     def _settings(self, app: App) -> RolloutSettings:
         base = self._rollout
@@ -226,6 +270,7 @@ class AppReconciler:
         if not self._fw.instances(*key):
             await self._records.delete_rollout(*key)
             self._summaries.pop(key, None)
+            self._moving.pop(key, None)
         return Result()
 
     async def _finish_deletion(self, app: App, key: AppKey) -> Result:
@@ -234,6 +279,7 @@ class AppReconciler:
             return Result()  # records changing queue the App again
         await self._records.delete_rollout(*key)
         self._summaries.pop(key, None)
+        self._moving.pop(key, None)
         if FINALIZER in app.metadata.finalizers:
             await self._set_finalizer(app, present=False)
             await self._recorder.normal(app, "Deleted", "every instance ended; finalizer removed")
@@ -250,12 +296,20 @@ class AppReconciler:
     # --------------------------------------------------------- reporting
 
     async def _write_status(
-        self, app: App, key: AppKey, p: Plan, now: datetime, domain: Domain | None
+        self,
+        app: App,
+        key: AppKey,
+        p: Plan,
+        now: datetime,
+        domain: Domain | None,
+        leaving: frozenset[str],
     ) -> None:
-        report = compute_status(app, self._fw.instances(*key), p.rollout, now)
         summary = self._fw.placement_summary(key)
         if domain is None:
             summary = f"domain {app.metadata.domain} not found"
+        report = compute_status(
+            app, self._fw.instances(*key), p.rollout, now, leaving=leaving, placement=summary
+        )
         status = report.to_app_status(app.status).model_copy(
             update={
                 "running_instances": report.running,
@@ -318,6 +372,34 @@ class AppReconciler:
             if summary is not None:
                 emit(app, warning, "FailedPlacement", summary)
 
+    def _moving_events(
+        self, app: App, key: AppKey, instances: Sequence[Instance], leaving: frozenset[str]
+    ) -> None:
+        """Per App and leaving host: ``MovingOffHost`` when it starts moving instances off
+        it (counted before this reconcile's kills), ``MovedOffHost`` once none is left
+        there, ``MoveOffHostCancelled`` when the host is back in service first."""
+        moving = leaving_hosts(instances, leaving)
+        before = self._moving.get(key, frozenset())
+        now = frozenset(moving)
+        emit, normal = self._recorder.emit, EventKind.NORMAL
+        for host in sorted(now - before):
+            message = f"moving {moving[host]} instance(s) off {host} ({self._lifecycle(host)})"
+            emit(app, normal, "MovingOffHost", message)
+        for host in sorted(before - now):
+            if host in leaving:
+                emit(app, normal, "MovedOffHost", f"no instance left on {host}")
+            else:
+                message = f"{host} is {self._lifecycle(host)} again: its instances stay"
+                emit(app, normal, "MoveOffHostCancelled", message)
+        if now:
+            self._moving[key] = now
+        else:
+            self._moving.pop(key, None)
+
+    def _lifecycle(self, hostname: str) -> str:
+        host = self._hosts.get(ObjectKey("Host", None, hostname)) if self._hosts else None
+        return str(host.spec.lifecycle) if isinstance(host, Host) else "unknown"
+
 
 class _DomainApps:
     """A Domain change queues every App of the domain."""
@@ -339,6 +421,31 @@ class _DomainApps:
 
     def on_delete(self, obj: Resource) -> None:
         self._handle(obj)
+
+
+class _HostApps:
+    """A Host whose lifecycle changes queues the Apps with records on it (the records'
+    hostname index); other Host changes, and resyncs, queue nothing."""
+
+    def __init__(self, enqueue: Enqueue, records: InstanceRecords) -> None:
+        self._enqueue = enqueue
+        self._records = records
+
+    def _handle(self, obj: Resource) -> None:
+        for domain, name in sorted(self._records.apps_on(obj.metadata.name)):
+            self._enqueue(Request("App", domain, name))
+
+    def on_add(self, obj: Resource) -> None:
+        if isinstance(obj, Host) and obj.spec.lifecycle in LEAVING:
+            self._handle(obj)
+
+    def on_update(self, old: Resource, new: Resource) -> None:
+        if len({h.spec.lifecycle for h in (old, new) if isinstance(h, Host)}) > 1:
+            self._handle(new)
+
+    def on_delete(self, obj: Resource) -> None:
+        if isinstance(obj, Host) and obj.spec.lifecycle in LEAVING:
+            self._handle(obj)  # an unknown host is taken as Active
 
 
 def register(
@@ -363,11 +470,13 @@ def register(
         framework=framework,
         recorder=Recorder(store, "app-controller"),
         rollout=rollout,
+        hosts=manager.informer("Host"),
     )
     controller = (
         manager.controller("app")
         .for_kind("App", updates=spec_or_metadata_changed)  # not woken by its status writes
         .watches("Domain", lambda enqueue: _DomainApps(enqueue, apps))
+        .watches("Host", lambda enqueue: _HostApps(enqueue, framework.records))
         .with_settings(settings or ControllerSettings(workers=4))
         .complete(reconciler)
     )
@@ -385,16 +494,25 @@ def new_framework(
     codec: MesosCodec,
     store: RawStore,
     settings: FrameworkSettings | None = None,
+    ipam: IpamStore | None = None,
 ) -> MesosFramework:
     """The framework of ``manager``: roles from its Domain informer, host lifecycles from
-    its Host informer, records in ``store`` (the fenced store)."""
+    its Host informer, records in ``store`` (the fenced store); with ``ipam`` (the IPAM
+    records over the same fenced store) instances get addresses from the IPPools of its
+    IPPool informer."""
+    from crds.ippool import IPPool
+    from reconciler.ipam import Ipam
+
     domains, hosts = manager.informer("Domain"), manager.informer("Host")
+    pools = manager.informer("IPPool") if ipam is not None else None
     return MesosFramework(
         mesos=mesos,
         codec=codec,
         records=InstanceRecords(store),
         domains=lambda: [d for d in domains.list() if isinstance(d, Domain)],
         hosts=lambda: [h for h in hosts.list() if isinstance(h, Host)],
+        ipam=Ipam(ipam) if ipam is not None else None,
+        ip_pools=lambda: [p for p in pools.list() if isinstance(p, IPPool)] if pools else [],
         settings=settings,
         metrics=manager.metrics,
         clock=manager.clock,
