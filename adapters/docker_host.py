@@ -17,6 +17,12 @@ One read gathers what the profile check compares, as the plain values of
   the label the Docker containerizer sets), with each container's address on
   the bridge.
 
+:meth:`DockerHostReader.ensure_network` makes sure the engine has an IPPool's
+network (:class:`adapters.protocols.NetworkPlan`): a bridge with the pool's
+subnet and gateway and the host's block as ip-range. A missing network is
+created with the plan's labels; an existing one is never changed (containers
+may be attached): it is returned as found, for the caller to compare.
+
 The endpoint is a unix socket (``unix:///var/run/docker.sock``) or TCP with
 mutual TLS (``tcp://10.0.0.5:2376`` plus CA, certificate and key files, as
 ``dockerd --tlsverify`` expects). Every failure leaves as
@@ -34,7 +40,14 @@ from typing import Any
 import aiodocker
 import aiohttp
 
-from adapters.protocols import TASK_ID_LABEL, BridgeState, DockerHostState, LabelledContainer
+from adapters.protocols import (
+    TASK_ID_LABEL,
+    BridgeState,
+    DockerHostState,
+    LabelledContainer,
+    NetworkEnsured,
+    NetworkPlan,
+)
 from crds.errors import DockerError
 
 __all__ = ["TASK_ID_LABEL", "DockerHostReader", "EngineEndpoint", "parse_state"]
@@ -108,6 +121,53 @@ class DockerHostReader:
         except TimeoutError as exc:
             raise DockerError(f"engine {where}: no answer within {self.request_timeout}s") from exc
         return parse_state(info, networks, containers, network=self.network)
+
+    async def ensure_network(self, plan: NetworkPlan) -> NetworkEnsured:
+        """The network ``plan`` names: created as planned when missing, else as it is."""
+        where = self.endpoint.url
+        config = {
+            "Name": plan.name,
+            "Driver": "bridge",
+            "CheckDuplicate": True,
+            "Labels": dict(plan.labels),
+            "IPAM": {
+                "Config": [
+                    {
+                        "Subnet": str(plan.subnet),
+                        "IPRange": str(plan.ip_range),
+                        "Gateway": str(plan.gateway),
+                    }
+                ]
+            },
+        }
+        try:
+            async with asyncio.timeout(self.request_timeout):
+                for attempt in range(2):  # a 409 means it was created meanwhile: look again
+                    found = await self._find_network(plan.name)
+                    if found is not None:
+                        return NetworkEnsured(observed=found, created=False)
+                    try:
+                        await self._docker.networks.create(config)
+                    except aiodocker.DockerError as exc:
+                        if exc.status != 409 or attempt:
+                            raise
+                        continue
+                    created = await self._find_network(plan.name)
+                    if created is not None:
+                        return NetworkEnsured(observed=created, created=True)
+        except aiodocker.DockerError as exc:
+            raise DockerError(
+                f"engine {where}: network {plan.name}: {exc.message}", status=exc.status
+            ) from exc
+        except (aiohttp.ClientError, OSError, ssl.SSLError) as exc:
+            raise DockerError(f"engine {where}: network {plan.name}: {exc}") from exc
+        except TimeoutError as exc:
+            raise DockerError(f"engine {where}: no answer within {self.request_timeout}s") from exc
+        raise DockerError(f"engine {where}: network {plan.name} vanished while being created")
+
+    async def _find_network(self, name: str) -> BridgeState | None:
+        networks: list[JsonDict] = await self._docker.networks.list()
+        return next((_bridge(raw) for raw in networks if raw.get("Name") == name), None)
 
 
 def _client(endpoint: EngineEndpoint) -> tuple[aiodocker.Docker, aiohttp.BaseConnector | None]:

@@ -28,6 +28,7 @@ __all__ = [
     "BridgeState",
     "Create",
     "Delete",
+    "DockerHostEngine",
     "DockerHostReader",
     "DockerHostState",
     "EventType",
@@ -36,6 +37,9 @@ __all__ = [
     "IpamStore",
     "LabelledContainer",
     "ListResult",
+    "MesosOperator",
+    "NetworkEnsured",
+    "NetworkPlan",
     "ObjectKey",
     "PoolAllocations",
     "Store",
@@ -451,8 +455,13 @@ class TaskLaunch:
     """Offer ports, mapped in order to ``container_ports`` (bridge network)."""
     container_ports: tuple[AppPort, ...] = ()
     ip: str | None = None
-    """The container's own address (static IP on the ``network``); None: bridge."""
+    """The container's own address, from its pool; None: none (bridge, host ports)."""
     network: str | None = None
+    """The pool's network name (its Docker network) the address belongs to."""
+    pin_ip: bool = False
+    """Join ``network`` as a Docker user-defined network at ``ip`` (``docker run --ip``):
+    the host's Docker engine is declared, so the network exists there. False: the address
+    is only a static request in ``network_infos`` and Docker's own network is bridge."""
     volumes: tuple[Volume, ...] = ()
     health_checks: tuple[HealthCheck, ...] = ()
     labels: Mapping[str, str] = field(default_factory=dict)
@@ -568,6 +577,12 @@ class IpamStore(Protocol):
 
     async def release_ip(self, *, pool: str, owner: str, at: float) -> IPv4Address | None:
         """Mark ``owner``'s address released at ``at``; the address, None if it held none."""
+        ...
+
+    async def release_block(self, *, pool: str, host: str) -> IPv4Network | None:
+        """Give ``host``'s block of ``pool`` back, with the released addresses recorded in
+        it; the block, None if the host held none. ConflictError, and nothing changes,
+        while an address of the block is held or the block changed meanwhile."""
         ...
 
 
@@ -723,3 +738,65 @@ class Cmdb(CmdbDevices, CmdbAddresses, Protocol):
     reached (after the client's own retries) and :class:`CmdbRejected` when
     it refuses; never a library exception.
     """
+
+
+# The Host controller's view of Mesos (the operator API) and of a host's engine.
+
+if TYPE_CHECKING:
+    from adapters.mesos.model_operator import GetAgents, GetTasks
+
+
+class MesosOperator(Protocol):
+    """The operator calls the Host controller makes; implemented by
+    ``adapters.mesos.operator.MesosOperatorClient``. Errors are MesosError."""
+
+    async def get_agents(self) -> GetAgents: ...
+
+    async def get_tasks(self) -> GetTasks: ...
+
+    async def drain_agent(
+        self,
+        agent_id: AgentID | str,
+        *,
+        max_grace_period: float | None = None,
+        mark_gone: bool = False,
+    ) -> None:
+        """Kill the agent's tasks and stop offering it (DRAIN_AGENT)."""
+        ...
+
+    async def reactivate_agent(self, agent_id: AgentID | str) -> None:
+        """Undo DRAIN_AGENT (REACTIVATE_AGENT)."""
+        ...
+
+
+@dataclass(frozen=True)
+class NetworkPlan:
+    """A bridge network a host's engine must have: the pool's ``subnet``, the host's
+    block as ``ip_range``, the pool's ``gateway``, and labels naming who made it."""
+
+    name: str
+    subnet: IPv4Network
+    ip_range: IPv4Network
+    gateway: IPv4Address
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class NetworkEnsured:
+    """What :meth:`DockerHostEngine.ensure_network` found: the network as the engine
+    reports it, and whether this call created it."""
+
+    observed: BridgeState
+    created: bool
+
+
+class DockerHostEngine(DockerHostReader, Protocol):
+    """A host's engine as the Host controller uses it: read, ensure the pool's
+    network (created when missing, never changed), close."""
+
+    async def ensure_network(self, plan: NetworkPlan) -> NetworkEnsured:
+        """Create ``plan`` when no network of that name exists; else report the
+        existing one as it is (the caller compares). DockerError on failure."""
+        ...
+
+    async def close(self) -> None: ...

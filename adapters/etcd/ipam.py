@@ -22,6 +22,13 @@ what the cooldown is measured from. Reusing it overwrites the record only if
 it is unchanged since it was listed (``mod_revision``), so two allocators
 cannot both take one released address.
 
+Release of a block (a decommissioned host's) deletes the block, its index
+and the released address records in it, in one transaction that compares
+every one of them unchanged since read and every other address of the block
+still absent (``create_revision == 0``), so an address taken meanwhile makes
+the release fail instead of leaving an address outside any block. It is
+refused (ConflictError) while an address of the block is held.
+
 Fencing: built on a :class:`adapters.etcd.leader.FencedStore`, every claim
 and release also compares the leader key, and a deposed leader's claim writes
 nothing and raises :class:`crds.errors.NotLeader`.
@@ -45,6 +52,9 @@ logger = logging.getLogger(__name__)
 
 _RELEASE_ATTEMPTS = 10
 """Release retries when the record changed between the read and the write."""
+_GUARDED_BLOCK = 64
+"""Blocks of at most this many addresses also guard their unrecorded addresses
+(compare ``create_revision == 0``); larger ones guard the recorded ones only."""
 
 
 class EtcdIpam:
@@ -151,6 +161,47 @@ class EtcdIpam:
             if result.succeeded:
                 return address
         raise ConflictError(f"IPPool {pool}: the address of {owner} kept changing; not released")
+
+    async def release_block(self, *, pool: str, host: str) -> IPv4Network | None:
+        index = self._key("hosts", pool, host)
+        for _ in range(_RELEASE_ATTEMPTS):
+            held = await self._get(index)
+            if held is None:
+                return None
+            cidr = IPv4Network(json.loads(held.value)["cidr"])
+            block = self._key("blocks", pool, str(cidr))
+            start = self._prefix("ips", pool)
+            kvs, revision, _ = await self._client.range(start, prefix_end(start))
+            records = [(kv, self._ip(pool, kv)) for kv in kvs]
+            mine = [(kv, ip) for kv, ip in records if ip.ip in cidr]
+            busy = sorted(str(ip.ip) for _, ip in mine if ip.held)
+            if busy:
+                raise ConflictError(
+                    f"IPPool {pool}: block {cidr} of host {host} still has held "
+                    f"address{'es' if len(busy) > 1 else ''} {', '.join(busy)}"
+                )
+            blocks, _, _ = await self._client.range(block, revision=revision)
+            compares = [Compare(index, "mod", "=", held.mod_revision)]
+            ops: list[Put | DeleteKey] = [DeleteKey(index)]
+            if blocks:
+                compares.append(Compare(block, "mod", "=", blocks[0].mod_revision))
+                ops.append(DeleteKey(block))
+            for kv, _ in mine:
+                compares.append(Compare(kv.key, "mod", "=", kv.mod_revision))
+                ops.append(DeleteKey(kv.key))
+            if cidr.num_addresses <= _GUARDED_BLOCK:
+                recorded = {ip.ip for _, ip in mine}
+                compares += [
+                    Compare(self._key("ips", pool, str(address)), "create", "=", 0)
+                    for address in cidr
+                    if address not in recorded
+                ]
+            result = await self._client.txn(compares, ops)
+            if result.succeeded:
+                logger.info("IPPool %s: block %s of host %s released", pool, cidr, host)
+                return cidr
+            logger.debug("IPPool %s: block %s of host %s changed; reading again", pool, cidr, host)
+        raise ConflictError(f"IPPool {pool}: the block of {host} kept changing; not released")
 
     async def _get(self, key: bytes) -> KV | None:
         kvs, _, _ = await self._client.range(key)

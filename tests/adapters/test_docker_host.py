@@ -12,6 +12,7 @@ import pytest
 
 from adapters.docker import ContainerSpec, DockerEngine
 from adapters.docker_host import TASK_ID_LABEL, DockerHostReader, EngineEndpoint, parse_state
+from adapters.protocols import NetworkPlan
 from crds.errors import DockerError
 
 
@@ -114,3 +115,50 @@ def test_parse_state_reads_the_firewall_backend_and_the_default_bridge() -> None
     assert state.bridge.gateway == IPv4Address("10.20.0.2")
     assert state.bridge.default_gateway == IPv4Address("10.20.0.1")
     assert parse_state({}, [], [], network="bridge").ip_forward is None
+
+
+async def test_ensure_network_creates_a_missing_network_and_leaves_an_existing_one(
+    docker_engine: DockerEngine, dockerd
+) -> None:
+    name = f"pool-{uuid.uuid4().hex[:8]}"
+    octet = random.randint(1, 250)
+    plan = NetworkPlan(
+        name=name,
+        subnet=IPv4Network(f"10.206.{octet}.0/24"),
+        ip_range=IPv4Network(f"10.206.{octet}.32/28"),
+        gateway=IPv4Address(f"10.206.{octet}.1"),
+        labels={"dcos.pool": "v206"},
+    )
+    try:
+        async with DockerHostReader(EngineEndpoint(dockerd.url)) as reader:
+            first = await reader.ensure_network(plan)
+            again = await reader.ensure_network(plan)
+            other = NetworkPlan(
+                name=name,
+                subnet=plan.subnet,
+                ip_range=IPv4Network(f"10.206.{octet}.48/28"),
+                gateway=plan.gateway,
+            )
+            kept = await reader.ensure_network(other)  # never changed: reported as found
+        [found] = [n for n in await docker_engine.networks() if n.name == name]
+    finally:
+        await docker_engine.remove_network(name)
+    assert first.created and not again.created and not kept.created
+    assert (first.observed.subnet, first.observed.ip_range, first.observed.gateway) == (
+        plan.subnet,
+        plan.ip_range,
+        plan.gateway,
+    )
+    assert kept.observed == first.observed
+    assert (found.subnet, found.ip_range) == (f"10.206.{octet}.0/24", f"10.206.{octet}.32/28")
+
+
+async def test_ensure_network_on_an_engine_that_does_not_answer_is_a_docker_error(
+    tmp_path: Path,
+) -> None:
+    plan = NetworkPlan(
+        "x", IPv4Network("10.0.0.0/24"), IPv4Network("10.0.0.16/28"), IPv4Address("10.0.0.1")
+    )
+    async with DockerHostReader(EngineEndpoint(f"unix://{tmp_path}/none.sock")) as reader:
+        with pytest.raises(DockerError, match="network x"):
+            await reader.ensure_network(plan)
