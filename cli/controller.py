@@ -19,6 +19,12 @@ With ``--mesos`` (or ``$DCOS_MESOS``) the manager is also a Mesos framework
 controller (:mod:`reconciler.controllers.app`); the framework's records and
 the controllers' writes go through the fenced store.
 
+With ``--cmdb URL`` (or ``$DCOS_CMDB``; the token only from
+``$DCOS_CMDB_TOKEN`` or the config file) a NetBox client is opened: the
+Host controller reads the devices, and with ``--mesos`` the
+container-to-host mapping is written back while this replica leads
+(:mod:`reconciler.cmdb.mapping`).
+
 The first signal stops gracefully: queues stop handing out work, reconciles
 in flight finish, the leader lease is revoked so a standby replica takes over
 at once. A second signal cancels what is left.
@@ -42,6 +48,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 if TYPE_CHECKING:
     from adapters.etcd.leader import FencedStore
+    from adapters.protocols import Cmdb
     from reconciler.runtime import Manager
 
 __all__ = ["CONTROLLERS", "main", "run"]
@@ -122,6 +129,14 @@ def _parser() -> _Parser:
         choices=["debug", "info", "warning", "error"],
         help="Logging threshold (default info).",
     )
+    run.add_argument(
+        "--cmdb",
+        metavar="URL",
+        help="NetBox (the CMDB): the container-to-host write-back and the Host controller "
+        "(else $DCOS_CMDB). Its token comes from $DCOS_CMDB_TOKEN or the config file only.",
+    )
+    run.add_argument("--cmdb-role", metavar="ROLE", help="CMDB devices with this role are hosts.")
+    run.add_argument("--cmdb-tag", metavar="TAG", help="CMDB devices with this tag are hosts.")
     return parser
 
 
@@ -196,10 +211,12 @@ async def _run(args: argparse.Namespace) -> None:
             elector=elector,
             settings=ManagerSettings(metrics_addr=args.metrics_addr),
         )
+        cmdb = await _open_cmdb(args, stack)
         for register in CONTROLLERS:
             register(manager)
+        await _register_hosts(manager, args, stack, cmdb=cmdb)
         if args.mesos is not None:
-            await _register_mesos(manager, args.mesos, fenced, stack)
+            await _register_mesos(manager, args.mesos, fenced, stack, cmdb=cmdb)
         manager.bind()
         stop = asyncio.Event()
         main_task = asyncio.current_task()
@@ -233,10 +250,69 @@ async def _run(args: argparse.Namespace) -> None:
                 loop.remove_signal_handler(signum)
 
 
-async def _register_mesos(
-    manager: Manager, masters: str, store: FencedStore, stack: contextlib.AsyncExitStack
+async def _register_hosts(
+    manager: Manager,
+    args: argparse.Namespace,
+    stack: contextlib.AsyncExitStack,
+    *,
+    cmdb: Cmdb | None = None,
 ) -> None:
-    """The Mesos framework and the App controller, on ``masters``."""
+    """The Host controller: the CMDB mirror with ``cmdb``, the Mesos operator API on
+    ``--mesos``, each host's Docker engine; IPAM through the fenced store."""
+    from adapters.docker_host import DockerHostReader, EngineEndpoint
+    from adapters.etcd import EtcdStore
+    from adapters.etcd.ipam import EtcdIpam
+    from crds.host import HostEngine
+    from reconciler.controllers import host
+    from reconciler.hosts.mirror import MirrorSettings
+
+    def engine(spec: HostEngine) -> DockerHostReader:
+        endpoint = EngineEndpoint(spec.url, spec.ca_file, spec.cert_file, spec.key_file)
+        return DockerHostReader(endpoint, network=spec.network)
+
+    operator = None
+    if args.mesos is not None:
+        from adapters.mesos.http import MesosSettings
+        from adapters.mesos.operator import MesosOperatorClient
+
+        urls = tuple(part.strip() for part in args.mesos.split(","))
+        operator = await stack.enter_async_context(MesosOperatorClient(MesosSettings(masters=urls)))
+    assert isinstance(manager.store, EtcdStore)
+    mirror = MirrorSettings(role=args.cmdb_role, tag=args.cmdb_tag)
+    host.register(
+        manager,
+        ipam=EtcdIpam(manager.store),
+        cmdb=cmdb,
+        mesos=operator,
+        engines=engine,
+        settings=host.HostSettings(mirror=mirror),
+    )
+
+
+async def _open_cmdb(args: argparse.Namespace, stack: contextlib.AsyncExitStack) -> Cmdb | None:
+    """The CMDB client of ``--cmdb`` (closed with ``stack``); None without it."""
+    if args.cmdb is None:
+        return None
+    from adapters.cmdb import CmdbSettings, NetboxCmdb
+
+    client = NetboxCmdb(CmdbSettings(url=args.cmdb, token=args.cmdb_token))
+    await stack.enter_async_context(client)
+    filters = [f"{k} {v}" for k, v in (("role", args.cmdb_role), ("tag", args.cmdb_tag)) if v]
+    logger.info("CMDB at %s (hosts: %s)", args.cmdb, ", ".join(filters) or "every device")
+    return client
+
+
+async def _register_mesos(
+    manager: Manager,
+    masters: str,
+    store: FencedStore,
+    stack: contextlib.AsyncExitStack,
+    *,
+    cmdb: Cmdb | None = None,
+) -> None:
+    """The Mesos framework and the App controller, on ``masters``; with ``cmdb``, the
+    write-back of the container-to-host mapping (:mod:`reconciler.cmdb.mapping`)."""
+    from adapters.etcd.ipam import EtcdIpam
     from adapters.mesos.http import MesosSettings
     from adapters.mesos.scheduler import MesosSchedulerClient
     from adapters.mesos.tasks import MesosWireCodec
@@ -244,8 +320,17 @@ async def _register_mesos(
 
     urls = tuple(part.strip() for part in masters.split(","))
     client = await stack.enter_async_context(MesosSchedulerClient(MesosSettings(masters=urls)))
-    framework = app.new_framework(manager, mesos=client, codec=MesosWireCodec(), store=store)
+    # Addresses are claimed and released through the fenced store: a deposed leader
+    # allocates nothing.
+    framework = app.new_framework(
+        manager, mesos=client, codec=MesosWireCodec(), store=store, ipam=EtcdIpam(store)
+    )
     app.register(manager, framework=framework)
+    if cmdb is not None:
+        from reconciler.cmdb import mapping
+
+        mapping.register(manager, records=framework.records, cmdb=cmdb)
+        logger.info("the container-to-host mapping is written back to the CMDB")
     logger.info("Mesos framework on %s with the App controller", ", ".join(urls))
 
 

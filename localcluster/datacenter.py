@@ -19,6 +19,14 @@ engine lacks.
 replica (the installed console script next to this interpreter), waiting
 until its ``/healthz`` answers; :func:`controller_running` and
 :func:`stop_controller` recognise a replica by its command line and ``--id``.
+
+The CMDB is the local NetBox (``python -m localcluster netbox``, SQLite):
+:func:`netbox_seed` turns the Hosts into its seed document (device name =
+host name, status from the lifecycle, site and rack from the attributes, the
+domain custom field, primary IP = ``spec.address``); :func:`spawn_netbox`
+starts it with the token read from a file (never on the command line) and
+:func:`wait_netbox` waits until ``/api/status/`` answers, so ``up`` can start
+the Mesos master meanwhile; :func:`stop_netbox` stops exactly it.
 """
 
 from __future__ import annotations
@@ -37,17 +45,23 @@ from crds.host import Host, HostLifecycle
 from localcluster.processes import alive, cmdline, spawn_detached, terminate, wait_ready
 
 __all__ = [
+    "CMDB_ROLE",
     "STAND_IN",
     "cluster_from_hosts",
     "controller_argv",
     "controller_running",
     "mesos_running",
+    "netbox_running",
+    "netbox_seed",
     "prepare_docker",
+    "spawn_netbox",
     "start_controller_detached",
     "start_mesos_detached",
     "stop_controller",
     "stop_controllers",
     "stop_mesos",
+    "stop_netbox",
+    "wait_netbox",
 ]
 
 logger = logging.getLogger(__name__)
@@ -171,10 +185,20 @@ def controller_running(pid: int, identity: str) -> bool:
 
 
 def controller_argv(
-    *, identity: str | None, etcd: str, prefix: str, mesos: str, metrics_port: int, lease_ttl: int
+    *,
+    identity: str | None,
+    etcd: str,
+    prefix: str,
+    mesos: str,
+    metrics_port: int,
+    lease_ttl: int,
+    cmdb: str | None = None,
+    config: Path | None = None,
 ) -> list[str]:
     """The command line of one ``dcos-controller run`` replica (``--id`` unless ``identity`` is
-    None)."""
+    None; with ``cmdb``, ``--cmdb`` and the devices of role :data:`CMDB_ROLE`: its token
+    comes from the ``config`` file, never from the command line)."""
+    cmdb_args = ("--cmdb", cmdb, "--cmdb-role", CMDB_ROLE) if cmdb is not None else ()
     return [
         str(Path(sys.executable).parent / CONTROLLER),
         "run",
@@ -189,6 +213,8 @@ def controller_argv(
         *(("--id", identity) if identity is not None else ()),
         "--lease-ttl",
         str(lease_ttl),
+        *(("--config", str(config)) if config is not None else ()),
+        *cmdb_args,
     ]
 
 
@@ -201,6 +227,8 @@ def start_controller_detached(
     log_file: Path,
     prefix: str = "/dcos",
     lease_ttl: int = 5,
+    cmdb: str | None = None,
+    config: Path | None = None,
     start_timeout: float = 30.0,
 ) -> int:
     """Start one ``dcos-controller run`` replica in its own session; its pid once
@@ -215,6 +243,8 @@ def start_controller_detached(
         mesos=mesos,
         metrics_port=metrics_port,
         lease_ttl=lease_ttl,
+        cmdb=cmdb,
+        config=config,
     )
     pid = spawn_detached(argv, log_file)
     url = f"http://127.0.0.1:{metrics_port}"
@@ -241,3 +271,87 @@ def stop_controllers(replicas: Iterable[tuple[int, str]], *, timeout: float = 15
     ``timeout``. The pids stopped; one that is not its replica is not signalled."""
     pids = [pid for pid, identity in replicas if controller_running(pid, identity)]
     return terminate(pids, timeout=timeout)
+
+
+# ------------------------------------------------------------------ the CMDB
+
+CMDB_ROLE = "container-host"
+"""The device role of the seeded hosts (and the controllers' ``--cmdb-role``)."""
+CMDB_TAG = "dcos"
+"""The tag of the seeded hosts."""
+CMDB_SITE = "local"
+"""The site of a Host whose attributes name no dc."""
+_STATUS = {
+    HostLifecycle.ACTIVE: "active",
+    HostLifecycle.DRAINING: "decommissioning",
+    HostLifecycle.DECOMMISSIONED: "offline",
+}
+
+
+def netbox_seed(hosts: Iterable[Host]) -> dict[str, Any]:
+    """The local NetBox's seed document (``hosts: [...]``) for ``hosts``, by name."""
+    seeded: list[dict[str, Any]] = []
+    for host in sorted(hosts, key=lambda h: h.metadata.name):
+        spec = host.spec
+        device: dict[str, Any] = {
+            "name": host.metadata.name,
+            "site": spec.attributes.dc or CMDB_SITE,
+            "role": CMDB_ROLE,
+            "status": _STATUS[spec.lifecycle],
+            "address": str(spec.address),
+            "tags": [CMDB_TAG],
+        }
+        if spec.attributes.rack:
+            device["rack"] = spec.attributes.rack
+        if spec.domain is not None:
+            device["domain"] = spec.domain
+        seeded.append(device)
+    return {"hosts": seeded}
+
+
+def netbox_running(pid: int) -> bool:
+    """True when ``pid`` is a running local NetBox."""
+    argv = cmdline(pid)
+    return alive(pid) and b"localcluster" in argv and b"netbox" in argv
+
+
+def spawn_netbox(
+    *, db: Path, port: int, token_file: Path, seed_file: Path | None, log_file: Path
+) -> int:
+    """Start the local NetBox in its own session (not waiting); its pid."""
+    argv = [
+        sys.executable,
+        "-m",
+        "localcluster",
+        "netbox",
+        "--listen",
+        f"127.0.0.1:{port}",
+        "--db",
+        str(db),
+        "--token-file",
+        str(token_file),
+        *(("--seed", str(seed_file)) if seed_file is not None else ()),
+    ]
+    return spawn_detached(argv, log_file)
+
+
+def wait_netbox(pid: int, *, port: int, log_file: Path, timeout: float = 30.0) -> None:
+    """Return once the NetBox ``pid`` answers ``/api/status/``; RuntimeError with the
+    log's tail when it exits or does not answer (it is then stopped)."""
+    url = f"http://127.0.0.1:{port}"
+    wait_ready(
+        pid,
+        lambda: _healthy(f"{url}/api/status/"),
+        what=f"the local NetBox on {url}",
+        log_file=log_file,
+        timeout=timeout,
+    )
+    logger.info("local NetBox %s started detached (pid %d)", url, pid)
+
+
+def stop_netbox(pid: int, *, timeout: float = 10.0) -> bool:
+    """SIGTERM, then SIGKILL after ``timeout``; False (nothing signalled) when ``pid``
+    is not a local NetBox."""
+    if not netbox_running(pid):
+        return False
+    return terminate([pid], timeout=timeout) == [pid]

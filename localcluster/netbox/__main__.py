@@ -4,6 +4,8 @@
         --token 0123456789abcdef0123456789abcdef01234567 --seed hosts.yaml
 
 It runs until interrupted. The seed file's hosts are created once (by name).
+``--token-file FILE`` reads the token from a file instead (``dcosctl up`` keeps
+it in a 0600 file), so that it does not show in ``ps``.
 """
 
 from __future__ import annotations
@@ -31,7 +33,9 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--listen", default="127.0.0.1:8000", help="HOST:PORT to serve on (port 0: any)")
     p.add_argument("--db", default="cmdb.sqlite", help="SQLite file (:memory: keeps nothing)")
-    p.add_argument("--token", required=True, help="the API token accepted (40 hex digits)")
+    token = p.add_mutually_exclusive_group(required=True)
+    token.add_argument("--token", help="the API token accepted (40 hex digits)")
+    token.add_argument("--token-file", type=Path, help="a file holding the token")
     p.add_argument("--seed", type=Path, help="YAML file of hosts to create")
     p.add_argument("--log-level", default="INFO")
     return p
@@ -39,6 +43,12 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    if args.token_file is not None:
+        try:
+            args.token = args.token_file.read_text().strip()
+        except OSError as exc:
+            print(f"--token-file {args.token_file}: cannot read: {exc.strerror}")
+            return 2
     if not _TOKEN.fullmatch(args.token):
         print("--token must be 40 lowercase hex digits, as NetBox issues them")
         return 2

@@ -19,8 +19,11 @@ because only the latest desired value is kept.
 When the CMDB is unreachable (:class:`CmdbUnavailable`) the pass stops,
 everything stays dirty, and :meth:`WriteBack.run` retries with exponential
 backoff until it answers again: an outage delays the write-back and loses
-nothing. A refused write (:class:`CmdbRejected`) is logged and recorded in
-:attr:`WriteBack.failures`, the task stays dirty and the other tasks go on.
+nothing. An outage is logged once when it starts (a warning) and once when
+it ends (how long it lasted); :attr:`WriteBack.outage_since` says since when
+the CMDB has not answered. A refused write (:class:`CmdbRejected`) is logged
+and recorded in :attr:`WriteBack.failures`, the task stays dirty and the
+other tasks go on.
 The queue lives in memory: after a restart the controllers' level-based
 ``replace`` plus the initial listing rebuild it.
 """
@@ -100,6 +103,7 @@ class WriteBack:
         self.listed = False  # written holds the CMDB's listing (and our writes since)
         self.failures: dict[str, str] = {}  # task → the CMDB's refusal of its last write
         self.last_error: CmdbError | None = None  # of the last pass; None when it succeeded
+        self.outage_since: float | None = None  # clock time of the first unreachable pass
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
         self._waiters: list[asyncio.Future[bool]] = []  # resolved when a pass ends
@@ -164,11 +168,27 @@ class WriteBack:
             for change in self.pending:
                 failed |= not await self._apply(change)
         except CmdbUnavailable as exc:
-            logger.warning("CMDB write-back waits: %s (%d tasks pending)", exc, len(self.dirty))
+            if self.outage_since is None:
+                self.outage_since = self._clock.now()
+                logger.warning(
+                    "CMDB write-back waits until the CMDB answers (retried with backoff): "
+                    "%s (%d tasks pending)",
+                    exc,
+                    len(self.dirty),
+                )
+            else:
+                logger.debug("CMDB still unreachable: %s", exc)
             self.last_error = exc
             return False
         finally:  # keep what still differs, including tasks touched during the pass
             self.dirty = {t for t in self.dirty if self.desired.get(t) != self.written.get(t)}
+        if self.outage_since is not None:
+            logger.info(
+                "CMDB answers again after %.1f s; write-back caught up (%d tasks pending)",
+                self._clock.now() - self.outage_since,
+                len(self.dirty),
+            )
+            self.outage_since = None
         if not failed:
             self.last_error = None
         if self.in_step:
@@ -195,7 +215,9 @@ class WriteBack:
         except CmdbUnavailable:
             raise
         except CmdbError as exc:
-            logger.warning("CMDB write-back of task %s refused: %s", task, exc)
+            repeated = self.failures.get(task) == str(exc)  # logged when it first happened
+            log = logger.debug if repeated else logger.warning
+            log("CMDB write-back of task %s refused: %s", task, exc)
             self.failures[task] = str(exc)
             self.last_error = exc
             return False
