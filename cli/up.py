@@ -661,13 +661,21 @@ def _instance_table(records: list[tuple[str, bytes]]) -> None:
             health = "unknown" if inst.health_checked else "-"
         else:
             health = "healthy" if inst.healthy else "unhealthy"
-        rows.append([f"{inst.domain}/{inst.app}", inst.hostname or "-", str(inst.state), health])
+        rows.append(
+            [
+                f"{inst.domain}/{inst.app}",
+                inst.hostname or "-",
+                inst.ip or "-",
+                str(inst.state),
+                health,
+            ]
+        )
     rows.sort()
     _say("")
     if not rows:
         _say("no instances yet")
         return
-    table, _ = render_table(["APP", "HOST", "STATE", "HEALTH"], rows)
+    table, _ = render_table(["APP", "HOST", "IP", "STATE", "HEALTH"], rows)
     _say(f"{len(rows)} instances:")
     _say(table)
 
