@@ -31,7 +31,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -124,10 +124,14 @@ async def controller(
     identity: str | None = None,
     lease_ttl: int = 2,
     metrics_port: int | None = None,
+    extra_args: Sequence[str] = (),
+    env: Mapping[str, str] | None = None,
 ) -> AsyncIterator[asyncio.subprocess.Process]:
     """The installed ``dcos-controller`` writing to ``log``; SIGTERM (then SIGKILL) on exit.
 
-    ``/healthz`` and ``/metrics`` are served on ``metrics_port`` (a free port if None)."""
+    ``/healthz`` and ``/metrics`` are served on ``metrics_port`` (a free port if None);
+    ``extra_args`` go after the usual flags (e.g. ``--cmdb URL``) and ``env`` is added
+    to this process's environment (e.g. ``DCOS_CMDB_TOKEN``)."""
     argv = controller_argv(
         identity=identity,
         etcd=etcd,
@@ -136,8 +140,11 @@ async def controller(
         metrics_port=free_port() if metrics_port is None else metrics_port,
         lease_ttl=lease_ttl,
     )
+    environment = None if env is None else {**os.environ, **env}
     with log.open("wb") as sink:
-        proc = await asyncio.create_subprocess_exec(*argv, stdout=sink, stderr=sink)
+        proc = await asyncio.create_subprocess_exec(
+            *argv, *extra_args, stdout=sink, stderr=sink, env=environment
+        )
         try:
             yield proc
         finally:
@@ -317,11 +324,21 @@ class Stack:
 
 @contextlib.asynccontextmanager
 async def running_stack(
-    master: LocalMaster, store: EtcdStore, etcd: str, prefix: str, tmp: Path
+    master: LocalMaster,
+    store: EtcdStore,
+    etcd: str,
+    prefix: str,
+    tmp: Path,
+    *,
+    extra_args: Sequence[str] = (),
+    env: Mapping[str, str] | None = None,
 ) -> AsyncIterator[Stack]:
-    """A :class:`Stack` whose controller runs for the life of the ``async with``."""
+    """A :class:`Stack` whose controller runs for the life of the ``async with``
+    (``extra_args`` and ``env`` as :func:`controller` takes them)."""
     log = tmp / "dcos-controller.log"
-    async with controller(etcd=etcd, prefix=prefix, mesos=master.url, log=log):
+    async with controller(
+        etcd=etcd, prefix=prefix, mesos=master.url, log=log, extra_args=extra_args, env=env
+    ):
         yield Stack(master, store, etcd, prefix, tmp, log)
 
 
