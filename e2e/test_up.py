@@ -43,7 +43,7 @@ def _instance_rows(stdout: str) -> list[list[str]]:
     return rows
 
 
-TABLE_HEADER = ["APP", "HOST", "STATE", "HEALTH"]
+TABLE_HEADER = ["APP", "HOST", "IP", "STATE", "HEALTH"]
 
 
 def test_up_applies_specs_then_edits_converge_and_down_stops_etcd(cluster: UpCluster) -> None:
@@ -74,20 +74,22 @@ def test_up_applies_specs_then_edits_converge_and_down_stops_etcd(cluster: UpClu
     }
     assert running == desired, first.stdout
     rows = _instance_rows(first.stdout)
-    assert sorted(row[0] for row in rows if row[2] == "Running") == sorted(
+    assert sorted(row[0] for row in rows if row[3] == "Running") == sorted(
         app for app, n in desired.items() for _ in range(n)
     )
     assert {row[1] for row in rows} <= {
         h["metadata"]["name"]
         for h in json.loads(cluster.run("get", "hosts", "-o", "json").stdout)["items"]
     }
+    ips = [row[2] for row in rows]  # every host of specs/ is in a pool: one address each
+    assert "-" not in ips and len(ips) == len(set(ips))
     started = cluster.pids()
-    assert set(started) == {"etcd", "mesos", "controller-a", "controller-b"}
+    assert set(started) == {"etcd", "netbox", "mesos", "controller-a", "controller-b"}
     assert all(process_running(pid) for pid in started.values())
     agents = httpx.get(f"http://127.0.0.1:{cluster.mesos_port}/master/slaves").json()["slaves"]
     hosts = json.loads(cluster.run("get", "hosts", "-o", "json").stdout)["items"]
-    usable = {h["metadata"]["name"] for h in hosts if h["spec"]["lifecycle"] != "Decommissioned"}
-    assert {agent["hostname"] for agent in agents} == usable
+    # One agent per Host of specs/ (none is Decommissioned).
+    assert {agent["hostname"] for agent in agents} == {h["metadata"]["name"] for h in hosts}
 
     cluster.env["DCOS_UP_WAIT"] = "0"  # the wait was checked above
     again = cluster.up()

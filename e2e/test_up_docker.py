@@ -103,7 +103,7 @@ def test_up_with_docker_runs_every_instance_as_a_container_and_down_stops_it(
     assert "Traceback" not in switch.stderr
 
     started = cluster.pids()
-    assert set(started) == {"etcd", "mesos", "controller-a", "controller-b", "dockerd"}
+    assert set(started) == {"etcd", "netbox", "mesos", "controller-a", "controller-b", "dockerd"}
     daemon = DockerDaemon(cluster.state / "dockerd")
     down = cluster.run("down")
     assert "stopped dockerd" in down.stdout

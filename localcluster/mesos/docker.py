@@ -20,8 +20,9 @@ default, and what a task without ``network_infos`` gets) and NONE as named;
 USER is ``--net`` ``network_infos[0].name`` (HostConfig.NetworkMode), at the
 address of the docker parameter ``ip`` (``--ip``: NetworkingConfig
 .EndpointsConfig[NAME].IPAMConfig.IPv4Address) or, without one, the static
-address ``network_infos[0].ip_addresses`` asks for; BRIDGE is that network's
-name or ``bridge``. A USER network is never created for a task: the Host
+address ``network_infos[0].ip_addresses`` asks for; BRIDGE is the engine's
+default ``bridge``, where the engine picks the address (as with Mesos, a
+network name or a static address there is not honoured). A USER network is never created for a task: the Host
 controller creates it on each host's engine (the pool's subnet and gateway,
 the host's block as ip-range), and a network missing on the agent's engine is
 TASK_FAILED, REASON_CONTAINER_LAUNCH_FAILED, "Failed to launch container:
@@ -205,6 +206,8 @@ def _network(
             ipaddress.IPv4Address(requested)
         except ValueError:
             raise ValueError(f"static address {requested!r} is not an IPv4 address") from None
+    if mode == DockerNetwork.BRIDGE:  # docker0: the engine picks the address
+        return "bridge", None
     return name or "bridge", requested
 
 
