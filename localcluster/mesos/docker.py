@@ -22,18 +22,18 @@ address of the docker parameter ``ip`` (``--ip``: NetworkingConfig
 .EndpointsConfig[NAME].IPAMConfig.IPv4Address) or, without one, the static
 address ``network_infos[0].ip_addresses`` asks for; BRIDGE is the engine's
 default ``bridge``, where the engine picks the address (as with Mesos, a
-network name or a static address there is not honoured). A USER network is never created for a task: the Host
-controller creates it on each host's engine (the pool's subnet and gateway,
-the host's block as ip-range), and a network missing on the agent's engine is
-TASK_FAILED, REASON_CONTAINER_LAUNCH_FAILED, "Failed to launch container:
-network NAME not found on the agent's Docker engine (...)". An address the
-engine refuses (taken, outside the subnet) is TASK_FAILED with the engine's
-message; so is an address outside the network's ip-range, which dockerd itself
-would accept for a static address but which would leave its host's block.
-(Networks given to the constructor as :class:`BridgeNetwork` are the
-exception: they are created on first use, on each engine.) The docker
-parameters honoured are ``entrypoint``, ``hostname``, ``user``, ``workdir`` and
-``ip``; others are logged and ignored.
+network name or a static address there is not honoured). A USER network is
+never created for a task: the Host controller creates it on each host's engine
+(the pool's subnet and gateway, the host's block as ip-range), and a network
+missing on the agent's engine is TASK_FAILED, REASON_CONTAINER_LAUNCH_FAILED,
+"Failed to launch container: network NAME not found on the agent's Docker
+engine (...)". An address the engine refuses (taken, outside the subnet) is
+TASK_FAILED with the engine's message; so is an address outside the network's
+ip-range, which dockerd itself would accept for a static address but which
+would leave its host's block. (Networks given to the constructor as
+:class:`BridgeNetwork` are the exception: they are created on first use, on
+each engine.) The docker parameters honoured are ``entrypoint``, ``hostname``,
+``user``, ``workdir`` and ``ip``; others are logged and ignored.
 
 **Status.** TASK_RUNNING carries the container's address on its network as
 ``docker inspect`` shows it (the master reports it as
