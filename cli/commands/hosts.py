@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -177,17 +177,20 @@ async def _drift(conn: Connection, name: str | None) -> tuple[list[tuple[str, Dr
             )
         rows: list[tuple[str, Drift]] = []
         unchecked: list[str] = []
+        known = await _live_tasks(store) if any(h.spec.engine for h in targets) else set()
         for host in targets:
             if host.spec.engine is None:
                 unchecked.append(host.metadata.name)
                 continue
             pool, block = await _network(store, host)
-            for found in await _host_drift(host, pool, block):
+            for found in await _host_drift(host, pool, block, known):
                 rows.append((host.metadata.name, found))
     return rows, unchecked
 
 
-async def _host_drift(host: Host, pool: IPPool | None, block: IPv4Network | None) -> list[Drift]:
+async def _host_drift(
+    host: Host, pool: IPPool | None, block: IPv4Network | None, known: set[str]
+) -> list[Drift]:
     from adapters.docker_host import DockerHostReader, EngineEndpoint
     from crds.errors import DockerError
     from reconciler.hosts.drift import Drift, compare
@@ -201,4 +204,20 @@ async def _host_drift(host: Host, pool: IPPool | None, block: IPv4Network | None
     except DockerError as exc:
         return [Drift("engine", "reachable", str(exc), str(exc))]
     gateway = None if pool is None else pool.spec.gateway
-    return compare(host.spec.profile, state, block=block, gateway=gateway)
+    return compare(host.spec.profile, state, known_task_ids=known, block=block, gateway=gateway)
+
+
+async def _live_tasks(store: Any) -> set[str]:
+    """Task ids of the instance records not ended: a labelled container of any other
+    task is an orphan (the Host controller asks Mesos; this command reads etcd only)."""
+    from reconciler.apps.instances import Instance
+
+    live: set[str] = set()
+    for _key, raw in await store.list_raw("instances/"):
+        try:
+            inst = Instance.from_json(raw)
+        except ValueError:
+            continue
+        if not inst.is_terminal:
+            live.add(inst.instance_id)
+    return live

@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 from typer.testing import Result
 
-from adapters.docker import DockerEngine
+from adapters.docker import ContainerSpec, DockerEngine
 from adapters.etcd import EtcdIpam, EtcdSettings, open_store
+from adapters.protocols import TASK_ID_LABEL
 
 Cli = Callable[..., Result]
 ErrorCheck = Callable[..., str]
@@ -212,6 +213,44 @@ def test_drift_is_none_for_a_conforming_engine_and_lists_each_difference(
         "bad    docker.storageDriver   overlay    vfs",
         "bad    docker.logDriver       journald   json-file",
     ]
+
+
+def test_drift_lists_a_labelled_container_with_no_live_record_as_an_orphan(
+    dcosctl: Cli, tmp_path: Path, dockerd, busybox_image: str, network: tuple[str, str]
+) -> None:
+    name, _ = network
+    forward = str(Path("/proc/sys/net/ipv4/ip_forward").read_text().strip() == "1").lower()
+    same = {"storage": "vfs", "log": "json-file", "forward": forward}
+    apply(dcosctl, tmp_path, engine_host("good", dockerd.url, name, **same))
+    container = f"orphan-{uuid.uuid4().hex[:8]}"
+    spec = ContainerSpec(
+        name=container,
+        image=busybox_image,
+        command=("sleep", "300"),
+        labels={TASK_ID_LABEL: "shop.web.v1.ghost"},
+        network=name,
+    )
+
+    async def run_it() -> str:
+        async with DockerEngine(str(dockerd.socket_path)) as engine:
+            cid = await engine.create_container(spec)
+            await engine.start_container(cid)
+            return cid
+
+    async def remove(cid: str) -> None:
+        async with DockerEngine(str(dockerd.socket_path)) as engine:
+            await engine.remove_container(cid)
+
+    cid = asyncio.run(run_it())
+    try:
+        result = dcosctl("hosts", "drift", "good")
+    finally:
+        asyncio.run(remove(cid))
+
+    assert result.exit_code == 1, result.output
+    rows = [line.split() for line in result.stdout.splitlines()]
+    assert rows[1][:3] == ["good", f"container/{container}", "absent"]
+    assert "shop.web.v1.ghost" in rows[1]
 
 
 def test_drift_compares_the_bridge_with_the_ipam_block(
