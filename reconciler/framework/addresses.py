@@ -49,6 +49,8 @@ from adapters.protocols import IpAllocation, PoolAllocations
 from crds.errors import DcosError
 from crds.host import Host
 from crds.ippool import IPPool, IPPoolSpec
+from crds.meta import ConditionStatus
+from reconciler.hosts.conditions import NETWORK as POOL_NETWORK
 from reconciler.ipam import Ipam, IpamExhausted, usable_addresses
 from reconciler.runtime.clock import Clock
 
@@ -169,6 +171,17 @@ class AddressView:
     def network(self, pool: str) -> str:
         """The pool's Docker network name."""
         return self.pools[pool].network_name
+
+    def network_ready(self, pool: str, hostname: str) -> bool:
+        """False while a Host whose engine is declared lacks the pool's network: its
+        ``PoolNetwork`` condition (the Host controller's) is not True yet."""
+        host = self._hosts.get(hostname)
+        if host is None or host.spec.engine is None:
+            return True
+        return any(
+            c.type == POOL_NETWORK and c.status == ConditionStatus.TRUE
+            for c in host.status.conditions
+        )
 
     def pins(self, hostname: str) -> bool:
         """The Host declares its Docker engine: the pool's network exists there."""

@@ -288,6 +288,7 @@ class OfferMatcher:
             domains={d.metadata.name: DomainUsage.of(d) for d in self._domains()},
             free_ips=view.free if view is not None else None,
             ip_pool_of=view.pool_of if view is not None else None,
+            network_ready=view.network_ready if view is not None else None,
         )
 
     def keeps(self, owner: str) -> bool:

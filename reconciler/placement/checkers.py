@@ -139,9 +139,12 @@ class IpChecker:
         free = state.free_ips(pool, agent.hostname)
         if free is None:
             return None if pool is None else f"not in IPPool {pool}"
-        if free > 0:
-            return None
-        return "no free IP" if pool is None else f"no free IP in {pool}"
+        if free <= 0:
+            return "no free IP" if pool is None else f"no free IP in {pool}"
+        ready = state.snapshot.network_ready
+        if pool is not None and ready is not None and not ready(pool, agent.hostname):
+            return f"network of {pool} not ready"
+        return None
 
 
 def check_constraint(constraint: Constraint, value: str | None, counts: ValueCounts) -> bool:

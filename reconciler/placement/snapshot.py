@@ -254,6 +254,11 @@ class Snapshot:
     ip_pool_of: IpPoolOf | None = None
     """The pool of each host, for candidates that name none; None: such candidates are
     checked against ``free_ips(None, hostname)``."""
+    network_ready: Callable[[str, str], bool] | None = None
+    """``network_ready(pool, hostname)``: the pool's Docker network is in place on the
+    host's engine (a Host whose engine is declared, until its Host controller made the
+    network, takes no instance with an address: it would fail and hold the address
+    through its cooldown); None: not checked."""
     unknown_hosts_active: bool = True
     """Offers from hosts with no Host object take instances (False: "host unknown")."""
 

@@ -76,9 +76,11 @@ def pool(name: str, cidr: str, gateway: str, **spec: Any) -> IPPool:
 
 def host(name: str, *, labels: dict[str, str] | None = None, engine: bool = False) -> Host:
     spec: dict[str, Any] = {"address": "127.0.0.1", "resources": {"cpus": 4, "mem": 4096}}
-    if engine:
+    body: dict[str, Any] = {"metadata": {"name": name, "labels": labels or {}}, "spec": spec}
+    if engine:  # the Host controller made the pool's network there
         spec["engine"] = {"url": "unix:///run/docker-test.sock"}
-    return Host.model_validate({"metadata": {"name": name, "labels": labels or {}}, "spec": spec})
+        body["status"] = {"conditions": [{"type": "PoolNetwork", "status": "True"}]}
+    return Host.model_validate(body)
 
 
 class IpSpy(Spy):

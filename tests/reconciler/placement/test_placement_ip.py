@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from reconciler.placement import (
@@ -93,6 +94,19 @@ def test_a_host_without_a_block_has_no_free_address() -> None:
     result = place([candidate()], snapshot({}, "h1", "h2"), stack=build_default_stack(), seed="s")
     (unplaced,) = result.unplaced
     assert unplaced.metrics.summary() == "2 agents filtered: no free IP in vlan10 (2)"
+
+
+def test_a_host_whose_pool_network_is_not_ready_takes_no_addressed_instance() -> None:
+    # h1's engine lacks the pool's network yet: a launch there would fail and its
+    # address would sit out the cooldown, so placement goes to h2.
+    snap = dataclasses.replace(
+        snapshot({("vlan10", "h1"): 5, ("vlan10", "h2"): 5}, "h1", "h2"),
+        network_ready=lambda pool, hostname: hostname != "h1",
+    )
+    state = PlanState(snap)
+    assert IpChecker().feasible(offer("h1"), candidate(), state) == "network of vlan10 not ready"
+    result = place([candidate()], snap, stack=build_default_stack(), seed="s")
+    assert [p.hostname for p in result.placements] == ["h2"]
 
 
 def test_without_ipam_nothing_is_checked_and_no_pool_is_set() -> None:
