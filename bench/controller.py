@@ -61,7 +61,7 @@ import crds.kinds  # noqa: F401  (registers the kinds)
 from adapters.etcd import EtcdSettings, EtcdStore, open_store
 from adapters.etcd.client import prefix_end
 from adapters.protocols import Create, ObjectKey
-from bench.common import Figure, etcd
+from bench.common import Figure, etcd, start_controller, stop, wait_leader
 from bench.mesos_sim import start_master
 from crds.errors import ConflictError
 from crds.meta import Resource
@@ -92,7 +92,6 @@ KEEP_DIR: str | None = None
 PROFILE = False
 """Run the controller under cProfile; the stats go to ``KEEP_DIR/controller.prof``."""
 
-CONTROLLER = str(Path(sys.executable).parent / "dcos-controller")
 RECONCILE_TIME = "dcos_controller_reconcile_time_seconds"
 TERMINAL = {"Finished", "Failed", "Killed", "Lost", "Gone", "Dropped", "Error"}
 
@@ -143,47 +142,6 @@ def _start_master(log: Path) -> tuple[subprocess.Popen[str], str]:
             "WARNING",
             stderr=sink.fileno(),
         )
-
-
-def _start_controller(
-    etcd_endpoint: str, mesos: str, metrics: str, log: Path
-) -> subprocess.Popen[bytes]:
-    profile = [sys.executable, "-m", "cProfile", "-o", str(log.with_suffix(".prof"))]
-    with log.open("wb") as sink:
-        return subprocess.Popen(
-            [
-                *(profile if PROFILE else []),
-                CONTROLLER,
-                "run",
-                "--etcd",
-                etcd_endpoint,
-                "--prefix",
-                PREFIX,
-                "--mesos",
-                mesos,
-                "--metrics-addr",
-                metrics,
-                "--id",
-                "bench",
-                "--lease-ttl",
-                str(LEASE_TTL),
-                "--log-level",
-                LOG_LEVEL,
-            ],
-            stdout=sink,
-            stderr=sink,
-        )
-
-
-def _stop(proc: subprocess.Popen[Any]) -> None:
-    if proc.poll() is not None:
-        return
-    proc.terminate()
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 _TICK = os.sysconf("SC_CLK_TCK")
@@ -292,18 +250,6 @@ async def _metrics(client: httpx.AsyncClient) -> dict[str, float]:
         with contextlib.suppress(ValueError):
             out[name] = out.get(name, 0.0) + float(value)
     return out
-
-
-async def _wait_leader(client: httpx.AsyncClient, proc: subprocess.Popen[bytes]) -> None:
-    async with asyncio.timeout(60):
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"dcos-controller exited with {proc.returncode}")
-            with contextlib.suppress(httpx.HTTPError):
-                resp = await client.get("/healthz")
-                if resp.status_code == 200 and resp.json().get("leader"):
-                    return
-            await asyncio.sleep(0.1)
 
 
 # ------------------------------------------------------------------ scenarios
@@ -445,7 +391,16 @@ async def _measure(endpoint: str, tmp: Path, res: _Results) -> None:
     master, mesos_url = _start_master(tmp / "master.log")
     metrics_addr = f"127.0.0.1:{free_port()}"
     ctl_log = tmp / "controller.log"
-    ctl = _start_controller(endpoint, mesos_url, metrics_addr, ctl_log)
+    profile = [sys.executable, "-m", "cProfile", "-o", str(ctl_log.with_suffix(".prof"))]
+    ctl = start_controller(
+        endpoint,
+        PREFIX,
+        mesos_url,
+        metrics_addr,
+        ctl_log,
+        flags=("--id", "bench", "--lease-ttl", str(LEASE_TTL), "--log-level", LOG_LEVEL),
+        wrapper=profile if PROFILE else (),
+    )
     try:
         settings = EtcdSettings(endpoints=(endpoint,), prefix=PREFIX)
         async with (
@@ -453,7 +408,7 @@ async def _measure(endpoint: str, tmp: Path, res: _Results) -> None:
             httpx.AsyncClient(base_url=f"http://{metrics_addr}", timeout=30) as metrics,
             httpx.AsyncClient(base_url=mesos_url, timeout=10) as mesos,
         ):
-            await _wait_leader(metrics, ctl)
+            await wait_leader(metrics, ctl)
             res.notes["rss_start"] = _rss_mib(ctl.pid)
             obs = _Observer(store)
             watch = asyncio.create_task(obs.follow(await store.revision() + 1), name="bench:watch")
@@ -471,8 +426,8 @@ async def _measure(endpoint: str, tmp: Path, res: _Results) -> None:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await watch
     finally:
-        _stop(ctl)
-        _stop(master)
+        stop(ctl)
+        stop(master)
         lines = ctl_log.read_text(errors="replace").splitlines()
         res.lost_leadership = sum("lost leadership" in line for line in lines)
         tail = lines[-20:]

@@ -39,8 +39,6 @@ import asyncio
 import contextlib
 import logging
 import math
-import subprocess
-import sys
 import tempfile
 import time
 from collections import defaultdict
@@ -55,7 +53,7 @@ import crds.kinds  # noqa: F401  (registers the kinds)
 from adapters.etcd import EtcdSettings, EtcdStore, open_store
 from adapters.etcd.client import prefix_end
 from adapters.protocols import Create, ObjectKey
-from bench.common import Figure, etcd
+from bench.common import Figure, etcd, start_controller, stop, wait_leader
 from bench.mesos_sim import start_master
 from crds.domain import BorrowPolicy, Domain, SharedPoolPolicy
 from crds.host import Host, HostLifecycle
@@ -80,8 +78,6 @@ SETUP_TIMEOUT = 60.0
 DRAIN_TIMEOUT = 120.0
 LOG_LEVEL = "warning"
 KEEP_DIR: str | None = None
-
-CONTROLLER = str(Path(sys.executable).parent / "dcos-controller")
 
 
 def _hostname(i: int) -> str:
@@ -144,55 +140,6 @@ def _docs() -> list[dict[str, Any]]:
 
 
 # ------------------------------------------------------------------ processes
-
-
-def _start_controller(
-    endpoint: str, mesos: str, metrics: str, log: Path
-) -> subprocess.Popen[bytes]:
-    with log.open("wb") as sink:
-        return subprocess.Popen(
-            [
-                CONTROLLER,
-                "run",
-                "--etcd",
-                endpoint,
-                "--prefix",
-                PREFIX,
-                "--mesos",
-                mesos,
-                "--metrics-addr",
-                metrics,
-                "--id",
-                "bench-drain",
-                "--log-level",
-                LOG_LEVEL,
-            ],
-            stdout=sink,
-            stderr=sink,
-        )
-
-
-def _stop(proc: subprocess.Popen[Any]) -> None:
-    if proc.poll() is not None:
-        return
-    proc.terminate()
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
-async def _wait_leader(client: httpx.AsyncClient, proc: subprocess.Popen[bytes]) -> None:
-    async with asyncio.timeout(60):
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"dcos-controller exited with {proc.returncode}")
-            with contextlib.suppress(httpx.HTTPError):
-                resp = await client.get("/healthz")
-                if resp.status_code == 200 and resp.json().get("leader"):
-                    return
-            await asyncio.sleep(0.1)
 
 
 # ------------------------------------------------------------------ the watch
@@ -334,14 +281,15 @@ async def _measure(endpoint: str, tmp: Path, res: _Results) -> None:
         )
     metrics_addr = f"127.0.0.1:{free_port()}"
     ctl_log = tmp / "controller.log"
-    ctl = _start_controller(endpoint, mesos_url, metrics_addr, ctl_log)
+    flags = ("--id", "bench-drain", "--log-level", LOG_LEVEL)
+    ctl = start_controller(endpoint, PREFIX, mesos_url, metrics_addr, ctl_log, flags=flags)
     try:
         settings = EtcdSettings(endpoints=(endpoint,), prefix=PREFIX)
         async with (
             open_store(settings) as store,
             httpx.AsyncClient(base_url=f"http://{metrics_addr}", timeout=30) as metrics,
         ):
-            await _wait_leader(metrics, ctl)
+            await wait_leader(metrics, ctl)
             watch = _Watch(store)
             watch.revision = await store.revision()
             follower = asyncio.create_task(watch.follow(), name="bench:drain-watch")
@@ -352,8 +300,8 @@ async def _measure(endpoint: str, tmp: Path, res: _Results) -> None:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await follower
     finally:
-        _stop(ctl)
-        _stop(master)
+        stop(ctl)
+        stop(master)
         tail = ctl_log.read_text(errors="replace").splitlines()[-20:]
         if tail:
             logger.info("controller log tail:\n%s", "\n".join(tail))
