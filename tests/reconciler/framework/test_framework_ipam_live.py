@@ -21,7 +21,6 @@ import pytest
 
 from adapters.etcd import EtcdStore
 from adapters.etcd.ipam import EtcdIpam
-from adapters.mesos.http import MesosSettings
 from adapters.mesos.scheduler import MesosSchedulerClient
 from adapters.protocols import IpamStore, IpCandidate, PoolAllocations
 from crds.errors import Unavailable
@@ -30,18 +29,19 @@ from crds.ippool import IPPool
 from localcluster.mesos.server import LocalMaster
 from localcluster.mesos.settings import AgentSpec, MasterSettings, SimSettings
 from reconciler.apps import Instance, InstanceState
-from reconciler.apps.records import InstanceRecords, instance_path
-from reconciler.framework import FrameworkSettings, MesosFramework
+from reconciler.apps.records import instance_path
+from reconciler.framework import MesosFramework
 from reconciler.ipam import Ipam
 from reconciler.placement import AppKey
 from tests.reconciler.framework.test_framework_live import (
     TIMEOUT,
     Spy,
-    SpyCodec,
     app,
     domain,
     fresh,
-    stop,
+)
+from tests.reconciler.framework.test_framework_live import (
+    Harness as BaseHarness,
 )
 
 H1, H2, H3 = "node-1", "node-2", "node-3"
@@ -107,11 +107,11 @@ class IpSpy(Spy):
         await super().accept(offer_ids, operations, filters=filters)
 
 
-class Harness:
+class Harness(BaseHarness):
+    """The framework's harness with IPPools, Hosts and the IPAM on a clock of its own."""
+
     def __init__(self, local: LocalMaster, store: EtcdStore) -> None:
-        self.local = local
-        self.store = store
-        self.changed = asyncio.Event()
+        super().__init__(local, store)
         self.rng = random.Random(11)
         self.now = 1_000_000.0  # the IPAM's wall clock, moved by the tests
         self.pools: list[IPPool] = []
@@ -119,40 +119,21 @@ class Harness:
         self.ipam = Ipam(EtcdIpam(store), cooldown=60.0, now=lambda: self.now)
         self.ipam_store: IpamStore = EtcdIpam(store)  # what the framework's Ipam uses
 
+    def spy(self, client: MesosSchedulerClient) -> IpSpy:
+        return IpSpy(client, self.store)
+
+    def framework_args(self) -> dict[str, Any]:
+        return {
+            "hosts": lambda: list(self.hosts),
+            "ipam": Ipam(self.ipam_store, cooldown=60.0, now=lambda: self.now),
+            "ip_pools": lambda: list(self.pools),
+        }
+
     @contextlib.asynccontextmanager
     async def framework(self, **settings: Any) -> AsyncIterator[tuple[MesosFramework, IpSpy]]:
-        mesos_settings = MesosSettings(
-            masters=(self.local.url,), request_timeout=5.0, backoff_initial=0.02, backoff_max=0.2
-        )
-        async with MesosSchedulerClient(mesos_settings) as client:
-            spy = IpSpy(client, self.store)
-            records = InstanceRecords(self.store)
-            records.add_listener(lambda d, a: self.changed.set())
-            defaults: dict[str, Any] = {"offer_hold_seconds": 0.3, "refuse_seconds": 0.1}
-            fw = MesosFramework(
-                mesos=spy,
-                codec=SpyCodec(spy),
-                records=records,
-                domains=lambda: [domain()],
-                hosts=lambda: list(self.hosts),
-                ipam=Ipam(self.ipam_store, cooldown=60.0, now=lambda: self.now),
-                ip_pools=lambda: list(self.pools),
-                settings=FrameworkSettings(**{**defaults, **settings}),
-            )
-            task = asyncio.create_task(fw.run(), name="test:framework")
-            try:
-                await self.until(lambda: fw.subscribed.is_set() and fw.ready)
-                yield fw, spy
-            finally:
-                await stop(task)
-
-    async def until(self, predicate: Any, within: float = TIMEOUT) -> None:
-        async with asyncio.timeout(within):
-            while not predicate():
-                self.changed.clear()
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(0.05):
-                        await self.changed.wait()
+        async with super().framework(**settings) as (fw, spy):
+            assert isinstance(spy, IpSpy)
+            yield fw, spy
 
     async def until_async(self, predicate: Any, within: float = TIMEOUT) -> None:
         async with asyncio.timeout(within):

@@ -218,13 +218,21 @@ class Harness:
         self.rng = random.Random(7)
         self.domains: list[Domain] = [domain()]
 
+    def spy(self, client: MesosSchedulerClient) -> Spy:
+        """The spy in front of the framework's scheduler client."""
+        return Spy(client, self.store)
+
+    def framework_args(self) -> dict[str, Any]:
+        """Further MesosFramework arguments (a harness with IPAM adds its own)."""
+        return {}
+
     @contextlib.asynccontextmanager
     async def framework(self, **settings: Any) -> AsyncIterator[tuple[MesosFramework, Spy]]:
         mesos_settings = MesosSettings(
             masters=(self.local.url,), request_timeout=5.0, backoff_initial=0.02, backoff_max=0.2
         )
         async with MesosSchedulerClient(mesos_settings) as client:
-            spy = Spy(client, self.store)
+            spy = self.spy(client)
             records = InstanceRecords(self.flaky)
             records.add_listener(lambda d, a: self.changed.set())
             defaults: dict[str, Any] = {"offer_hold_seconds": 0.3, "refuse_seconds": 0.1}
@@ -234,6 +242,7 @@ class Harness:
                 records=records,
                 domains=lambda: list(self.domains),
                 settings=FrameworkSettings(**{**defaults, **settings}),
+                **self.framework_args(),
             )
             task = asyncio.create_task(fw.run(), name="test:framework")
             try:
