@@ -21,9 +21,6 @@ import pytest
 
 from adapters.etcd import EtcdStore
 from adapters.etcd.client import prefix_end
-from adapters.mesos.http import MesosSettings
-from adapters.mesos.scheduler import MesosSchedulerClient
-from adapters.mesos.tasks import MesosWireCodec
 from adapters.protocols import ObjectKey
 from crds.app import App
 from crds.domain import Domain
@@ -32,9 +29,8 @@ from localcluster.mesos.server import LocalMaster
 from localcluster.mesos.settings import AgentSpec, MasterSettings, SimSettings
 from reconciler.apps import Instance, spec_version
 from reconciler.apps.records import InstanceRecords
-from reconciler.controllers.app import new_framework, register
-from reconciler.framework import FrameworkSettings, MesosFramework
-from reconciler.runtime import Manager, ManagerSettings
+from reconciler.framework import MesosFramework
+from tests.reconciler.controllers.test_controller_app_live import app_controller
 
 TIMEOUT = 15.0
 KEY = ObjectKey("App", "shop", "web")
@@ -162,28 +158,8 @@ class Cluster:
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[MesosFramework]:
-        settings = MesosSettings(
-            masters=(self.local.url,), request_timeout=5.0, backoff_initial=0.02, backoff_max=0.2
-        )
-        async with MesosSchedulerClient(settings) as client:
-            manager = Manager(self.store, settings=ManagerSettings(metrics_addr=None))
-            fw = new_framework(
-                manager,
-                mesos=client,
-                codec=MesosWireCodec(),
-                store=self.store,
-                settings=FrameworkSettings(offer_hold_seconds=0.3, refuse_seconds=0.1),
-            )
-            register(manager, framework=fw)
-            fw.records.add_listener(lambda domain, app: self.changed.set())
-            stop = asyncio.Event()
-            task = asyncio.create_task(manager.run(stop), name="test:manager")
-            try:
-                yield fw
-            finally:
-                stop.set()
-                async with asyncio.timeout(TIMEOUT):
-                    await task
+        async with app_controller(self.local, self.store, self.changed) as fw:
+            yield fw
 
     async def apply(self, *, instances: int, cpus: float, strategy: dict[str, float]) -> None:
         for name in HOSTS:

@@ -50,6 +50,36 @@ async def local() -> AsyncIterator[LocalMaster]:
         yield started
 
 
+@contextlib.asynccontextmanager
+async def app_controller(
+    local: LocalMaster, store: EtcdStore, changed: asyncio.Event
+) -> AsyncIterator[MesosFramework]:
+    """A manager running the framework and the App controller on ``local`` and ``store``;
+    ``changed`` is set on every record change."""
+    settings = MesosSettings(
+        masters=(local.url,), request_timeout=5.0, backoff_initial=0.02, backoff_max=0.2
+    )
+    async with MesosSchedulerClient(settings) as client:
+        manager = Manager(store, settings=ManagerSettings(metrics_addr=None))
+        fw = new_framework(
+            manager,
+            mesos=client,
+            codec=MesosWireCodec(),
+            store=store,
+            settings=FrameworkSettings(offer_hold_seconds=0.3, refuse_seconds=0.1),
+        )
+        register(manager, framework=fw)
+        fw.records.add_listener(lambda domain, app: changed.set())
+        stop = asyncio.Event()
+        task = asyncio.create_task(manager.run(stop), name="test:manager")
+        try:
+            yield fw
+        finally:
+            stop.set()
+            async with asyncio.timeout(TIMEOUT):
+                await task
+
+
 class Cluster:
     def __init__(self, local: LocalMaster, store: EtcdStore) -> None:
         self.local = local
@@ -59,29 +89,9 @@ class Cluster:
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[MesosFramework]:
-        settings = MesosSettings(
-            masters=(self.local.url,), request_timeout=5.0, backoff_initial=0.02, backoff_max=0.2
-        )
-        async with MesosSchedulerClient(settings) as client:
-            manager = Manager(self.store, settings=ManagerSettings(metrics_addr=None))
-            fw = new_framework(
-                manager,
-                mesos=client,
-                codec=MesosWireCodec(),
-                store=self.store,
-                settings=FrameworkSettings(offer_hold_seconds=0.3, refuse_seconds=0.1),
-            )
-            register(manager, framework=fw)
-            fw.records.add_listener(lambda domain, app: self.changed.set())
+        async with app_controller(self.local, self.store, self.changed) as fw:
             self.framework = fw
-            stop = asyncio.Event()
-            task = asyncio.create_task(manager.run(stop), name="test:manager")
-            try:
-                yield fw
-            finally:
-                stop.set()
-                async with asyncio.timeout(TIMEOUT):
-                    await task
+            yield fw
 
     async def apply(self, *, instances: int = 3, **spec: Any) -> App:
         domain = {"sharedPool": {"borrow": "WhenExhausted"}, "timezone": "Asia/Shanghai"}
