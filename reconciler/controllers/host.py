@@ -70,9 +70,9 @@ from reconciler.runtime import (
     Recorder,
     Request,
     Result,
+    enqueue_all,
     spec_or_metadata_changed,
 )
-from reconciler.runtime.informer import Enqueue
 
 __all__ = ["EngineFactory", "HostReconciler", "HostSettings", "register"]
 
@@ -407,26 +407,8 @@ def _first(blocks: tuple[HeldBlock, ...]) -> str | None:
     return str(blocks[0].cidr) if blocks else None
 
 
-class _EveryHost:
-    """An IPPool added, changed or deleted queues every Host (networks, blocks)."""
-
-    def __init__(self, enqueue: Enqueue, hosts: Informer) -> None:
-        self._enqueue = enqueue
-        self._hosts = hosts
-
-    def _all(self) -> None:
-        for host in self._hosts.list():
-            self._enqueue(Request.of(host))
-
-    def on_add(self, obj: Resource) -> None:
-        self._all()
-
-    def on_update(self, old: Resource, new: Resource) -> None:
-        if old.spec != new.spec or old.metadata.labels != new.metadata.labels:
-            self._all()
-
-    def on_delete(self, obj: Resource) -> None:
-        self._all()
+def _pool_changed(old: Resource, new: Resource) -> bool:
+    return old.spec != new.spec or old.metadata.labels != new.metadata.labels
 
 
 def _raw_store(store: Store) -> RawStore:
@@ -491,7 +473,7 @@ def register(
     controller = (
         manager.controller("host")
         .for_kind("Host", updates=spec_or_metadata_changed)  # not woken by its status writes
-        .watches("IPPool", lambda enqueue: _EveryHost(enqueue, hosts))
+        .watches("IPPool", lambda enqueue: enqueue_all(enqueue, hosts, updates=_pool_changed))
         .with_settings(controller_settings or ControllerSettings(workers=4))
         .complete(reconciler)
     )
@@ -506,10 +488,10 @@ def register(
     manager.add_runnable("host-engines", close_engines)
     if mirror is not None:
 
-        def enqueue_all() -> None:
+        def enqueue_every_host() -> None:
             for host in hosts.list():
                 controller.enqueue(Request.of(host))
 
-        mirror.on_sync = enqueue_all
+        mirror.on_sync = enqueue_every_host
         manager.add_runnable("cmdb-mirror", mirror.run)
     return controller

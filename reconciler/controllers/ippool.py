@@ -40,7 +40,7 @@ from adapters.protocols import IpamStore, PoolAllocations, Store
 from crds.events import EventKind
 from crds.host import Host, HostLifecycle
 from crds.ippool import IPPool, IPPoolHostBlocks, IPPoolSpec, IPPoolStatus
-from crds.meta import Condition, ConditionStatus, Resource
+from crds.meta import ConditionStatus, Resource
 from reconciler.ipam import Ipam, IpamExhausted, PoolChangeCheck, check_pool_change, utilisation
 from reconciler.runtime import (
     Controller,
@@ -50,9 +50,10 @@ from reconciler.runtime import (
     Recorder,
     Request,
     Result,
+    enqueue_all,
     spec_or_metadata_changed,
 )
-from reconciler.runtime.informer import Enqueue
+from reconciler.runtime.conditions import condition
 
 __all__ = ["IPPoolReconciler", "register", "stranded"]
 
@@ -82,22 +83,6 @@ def stranded(spec: IPPoolSpec, allocations: PoolAllocations) -> PoolChangeCheck:
         other = min(sizes - {spec.block_size})
         old = spec.model_copy(update={"block_size": other})
     return check_pool_change(old, spec, allocations)
-
-
-def _condition(
-    previous: list[Condition],
-    type_: str,
-    status: ConditionStatus,
-    reason: str,
-    message: str,
-    now: datetime,
-) -> Condition:
-    """The condition, keeping its transition time when its status did not change."""
-    old = next((c for c in previous if c.type == type_), None)
-    since = old.last_transition_time if old is not None and old.status is status else now
-    return Condition(
-        type=type_, status=status, reason=reason, message=message, last_transition_time=since
-    )
 
 
 class IPPoolReconciler:
@@ -178,24 +163,24 @@ class IPPoolReconciler:
         true, false = ConditionStatus.TRUE, ConditionStatus.FALSE
         name = pool.metadata.name
         if check.ok:
-            stranded_c = _condition(previous, STRANDED, false, "NoneStranded", "", now)
+            stranded_c = condition(previous, STRANDED, false, "NoneStranded", "", now)
         else:
-            stranded_c = _condition(
+            stranded_c = condition(
                 previous, STRANDED, true, "SpecStrandsAllocations", check.message(name), now
             )
         if exhausted:
             message = f"no free block for host{'s' if len(exhausted) > 1 else ''} " + ", ".join(
                 exhausted
             )
-            exhausted_c = _condition(previous, EXHAUSTED, true, "NoFreeBlock", message, now)
+            exhausted_c = condition(previous, EXHAUSTED, true, "NoFreeBlock", message, now)
         else:
-            exhausted_c = _condition(previous, EXHAUSTED, false, "BlocksAvailable", "", now)
+            exhausted_c = condition(previous, EXHAUSTED, false, "BlocksAvailable", "", now)
         if not check.ok:
-            ready = _condition(previous, READY, false, STRANDED, stranded_c.message, now)
+            ready = condition(previous, READY, false, STRANDED, stranded_c.message, now)
         elif exhausted:
-            ready = _condition(previous, READY, false, "Exhausted", exhausted_c.message, now)
+            ready = condition(previous, READY, false, "Exhausted", exhausted_c.message, now)
         else:
-            ready = _condition(previous, READY, true, "BlocksAllocated", "", now)
+            ready = condition(previous, READY, true, "BlocksAllocated", "", now)
         return pool.status.model_copy(
             update={
                 "observed_generation": pool.metadata.generation,
@@ -240,30 +225,11 @@ class IPPoolReconciler:
                 emit(pool, EventKind.WARNING, STRANDED, check.message(pool.metadata.name))
 
 
-class _HostPools:
-    """A Host added, deleted, relabelled or changing lifecycle queues every pool."""
-
-    def __init__(self, enqueue: Enqueue, pools: Informer) -> None:
-        self._enqueue = enqueue
-        self._pools = pools
-
-    def _all(self) -> None:
-        for pool in self._pools.list():
-            self._enqueue(Request.of(pool))
-
-    def on_add(self, obj: Resource) -> None:
-        self._all()
-
-    def on_update(self, old: Resource, new: Resource) -> None:
-        if old.metadata.labels != new.metadata.labels or (
-            isinstance(old, Host)
-            and isinstance(new, Host)
-            and old.spec.lifecycle != new.spec.lifecycle
-        ):
-            self._all()
-
-    def on_delete(self, obj: Resource) -> None:
-        self._all()
+def _host_moved(old: Resource, new: Resource) -> bool:
+    """A Host relabelled or changing lifecycle: the pools selecting it may change."""
+    return old.metadata.labels != new.metadata.labels or (
+        isinstance(old, Host) and isinstance(new, Host) and old.spec.lifecycle != new.spec.lifecycle
+    )
 
 
 def register(
@@ -289,7 +255,7 @@ def register(
     return (
         manager.controller("ippool")
         .for_kind("IPPool", updates=spec_or_metadata_changed)  # not woken by its status writes
-        .watches("Host", lambda enqueue: _HostPools(enqueue, pools))
+        .watches("Host", lambda enqueue: enqueue_all(enqueue, pools, updates=_host_moved))
         .with_settings(settings or ControllerSettings(workers=1))
         .complete(reconciler)
     )

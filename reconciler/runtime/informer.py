@@ -51,6 +51,7 @@ __all__ = [
     "EventHandler",
     "Informer",
     "UpdatePredicate",
+    "enqueue_all",
     "enqueue_owner",
     "enqueue_self",
     "spec_or_metadata_changed",
@@ -110,6 +111,44 @@ class _MapToRequests:
 def enqueue_self(enqueue: Enqueue, *, updates: UpdatePredicate | None = None) -> EventHandler:
     """Queue the object itself (on an update only when ``updates(old, new)``, if given)."""
     return _MapToRequests(enqueue, lambda obj: [Request.of(obj)], updates)
+
+
+class Lister(Protocol):
+    """What :func:`enqueue_all` reads: an informer's cached objects."""
+
+    def list(self) -> builtins.list[Resource]: ...
+
+
+class _EnqueueAll:
+    """A handler that queues every object of another informer on each change."""
+
+    def __init__(self, enqueue: Enqueue, targets: Lister, updates: UpdatePredicate | None):
+        self._enqueue = enqueue
+        self._targets = targets
+        self._updates = updates
+
+    def _all(self) -> None:
+        for obj in self._targets.list():
+            self._enqueue(Request.of(obj))
+
+    def on_add(self, obj: Resource) -> None:
+        self._all()
+
+    def on_update(self, old: Resource, new: Resource) -> None:
+        if self._updates is None or self._updates(old, new):
+            self._all()
+
+    def on_delete(self, obj: Resource) -> None:
+        self._all()
+
+
+def enqueue_all(
+    enqueue: Enqueue, targets: Lister, *, updates: UpdatePredicate | None = None
+) -> EventHandler:
+    """Queue every object ``targets`` holds when a watched object is added, deleted or
+    (only when ``updates(old, new)``, if given) updated: e.g. every Host when an IPPool
+    changes."""
+    return _EnqueueAll(enqueue, targets, updates)
 
 
 def enqueue_owner(

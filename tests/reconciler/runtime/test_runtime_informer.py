@@ -16,6 +16,7 @@ from reconciler.runtime.clock import ManualClock
 from reconciler.runtime.controller import Request
 from reconciler.runtime.informer import (
     Informer,
+    enqueue_all,
     enqueue_owner,
     enqueue_self,
     spec_or_metadata_changed,
@@ -217,6 +218,25 @@ def test_enqueue_self_and_enqueue_owner_map_objects_to_requests() -> None:
         Request("Widget", "shop", "old-owner"),
         Request("Widget", "shop", "new-owner"),
     ]
+
+
+def test_enqueue_all_queues_every_target_on_a_change_that_matters() -> None:
+    targets = [widget("x"), widget("y")]
+
+    class Cache:
+        def list(self) -> list[Resource]:
+            return list(targets)
+
+    queued: list[Request] = []
+    handler = enqueue_all(queued.append, Cache(), updates=spec_or_metadata_changed)
+    handler.on_add(widget("a"))
+    assert queued == [Request("Widget", "shop", "x"), Request("Widget", "shop", "y")]
+    queued.clear()
+    old = widget("a")
+    handler.on_update(old, old.model_copy(update={"status": old.status}))  # status only
+    assert queued == []
+    handler.on_delete(widget("a"))
+    assert len(queued) == 2
 
 
 def test_an_update_predicate_drops_status_only_updates_but_not_resyncs() -> None:
