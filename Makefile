@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 # `dcosctl up --containerizer docker`; unset, up keeps what .state/ records (else sim).
 CONTAINERIZER ?=
 
-.PHONY: help venv up down test e2e check format schemas bench clean
+.PHONY: help venv registry up down test e2e check format schemas bench clean
 
 help:
 	@echo "make up      start the local data center and apply specs/"
@@ -36,10 +36,18 @@ up: venv
 down: venv
 	$(BIN)/dcosctl down
 
-test: venv
+# Debian's docker-registry (distribution 2.8) serves the registry replicas and
+# the registry tests; installed when missing (as root, or through sudo).
+registry:
+	@command -v docker-registry >/dev/null || { \
+	  sudo=$$( [ "$$(id -u)" = 0 ] || echo sudo ); export DEBIAN_FRONTEND=noninteractive; \
+	  $$sudo apt-get install -y -q docker-registry >/dev/null 2>&1 || \
+	  { $$sudo apt-get update -q && $$sudo apt-get install -y -q docker-registry; }; }
+
+test: venv registry
 	$(BIN)/pytest -q $(PYTEST_ARGS)
 
-e2e: venv
+e2e: venv registry
 	$(BIN)/pytest -q e2e $(PYTEST_ARGS)
 
 check: venv
@@ -56,7 +64,7 @@ format: venv
 schemas: venv
 	$(BIN)/python -m crds.schemas
 
-bench: venv
+bench: venv registry
 	$(BIN)/python -m bench
 
 clean:

@@ -27,6 +27,9 @@ def test_defaults() -> None:
         pytest.param({"repositories": ["checkout/cart", "search/*", "base-?"]}, id="names-globs"),
         pytest.param({"upstream": "http://10.0.0.5:5000"}, id="http-with-port"),
         pytest.param({"replicas": 3, "syncIntervalSeconds": 10}, id="three-replicas"),
+        pytest.param({"upstream": None}, id="no-upstream"),
+        pytest.param({"serves": "registry.sh1.example.com:5000"}, id="serves"),
+        pytest.param({"cpus": 0.25, "mem": "512Mi", "gateTimeoutSeconds": 60}, id="resources"),
     ],
 )
 def test_registry_mirror_spec_accepts(change: dict[str, Any]) -> None:
@@ -47,6 +50,9 @@ def test_registry_mirror_spec_accepts(change: dict[str, Any]) -> None:
         pytest.param({"storagePath": "data"}, "absolute", id="relative-storage"),
         pytest.param({"syncIntervalSeconds": 5}, "greater than or equal to 10", id="sync-too-fast"),
         pytest.param({"image": "Registry"}, "not a docker reference", id="image"),
+        pytest.param({"serves": "https://reg.example.com"}, "registry host name", id="serves-url"),
+        pytest.param({"gateTimeoutSeconds": 0}, "greater than or equal to 1", id="gate-timeout"),
+        pytest.param({"cpus": 0}, "greater than 0", id="cpus"),
     ],
 )
 def test_registry_mirror_spec_refuses(change: dict[str, Any], message: str) -> None:

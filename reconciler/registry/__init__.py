@@ -1,0 +1,22 @@
+"""Replication between the replicas of a RegistryMirror, and the rollout gate."""
+
+from reconciler.registry.gate import (
+    GateResult,
+    GateVerdict,
+    gate_verdict,
+    image_on_replicas,
+    split_image,
+)
+from reconciler.registry.replicate import ReplicaReport, SyncReport, matches, sync_replicas
+
+__all__ = [
+    "GateResult",
+    "GateVerdict",
+    "ReplicaReport",
+    "SyncReport",
+    "gate_verdict",
+    "image_on_replicas",
+    "matches",
+    "split_image",
+    "sync_replicas",
+]
