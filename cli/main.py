@@ -32,6 +32,7 @@ from cli.commands.ipam import ipam
 from cli.commands.plan import plan
 from cli.commands.rollout import rollout
 from cli.commands.scale import scale
+from cli.commands.scaling import scaling
 from cli.commands.version import version
 from cli.config import GlobalOptions
 
@@ -87,6 +88,7 @@ for command in (apply, plan, diff, get, describe, delete, scale, explain, events
 app.add_typer(rollout)
 app.add_typer(hosts)
 app.add_typer(ipam)
+app.add_typer(scaling)
 
 
 # The local data center: cli/up.py.

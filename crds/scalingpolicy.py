@@ -29,6 +29,7 @@ from crds.registry import register
 __all__ = [
     "MetricKind",
     "MetricRule",
+    "RampDown",
     "ScalingPolicy",
     "ScalingPolicySpec",
     "ScalingPolicyStatus",
@@ -48,6 +49,27 @@ class TargetRef(DcosModel):
     """The App's name."""
 
 
+class RampDown(DcosModel):
+    """After the hold, lower the count in ``steps`` equal steps, one every ``interval``.
+
+    With 20 instances, ``steps: 4`` and ``interval: "15m"``, the schedule asks
+    for 15 when the hold ends, then 10, 5 and 0 at 15-minute intervals; the
+    App's baseline (or the metric rule) is the floor the count never goes under.
+    """
+
+    steps: int = Field(ge=1, le=100)
+    """How many steps, 1 to 100; the last step asks for 0 instances."""
+    interval: Duration
+    """Time between steps, e.g. "15m"."""
+
+    @field_validator("interval")
+    @classmethod
+    def _interval_positive(cls, value: str) -> str:
+        if parse_duration(value) <= timedelta(0):
+            raise ValueError(f"interval {value!r} must be longer than 0s")
+        return value
+
+
 class Schedule(DcosModel):
     """Run ``instances`` from ``prewarm`` before each cron time until ``until`` after it."""
 
@@ -64,6 +86,8 @@ class Schedule(DcosModel):
     healthy when traffic arrives."""
     until: Duration
     """How long after the cron time to hold the count, e.g. "2h"."""
+    ramp_down: RampDown | None = None
+    """Step down after the hold instead of dropping at once."""
 
     @field_validator("cron")
     @classmethod
@@ -100,6 +124,8 @@ class MetricRule(DcosModel):
     """Never more instances than this."""
     cooldown_seconds: int = Field(default=300, ge=0)
     """Seconds to wait after a change before the next."""
+    scale_down_stabilization_seconds: int = Field(default=300, ge=0)
+    """Scale down only to the highest recommendation of this many past seconds."""
 
     @model_validator(mode="after")
     def _bounds(self) -> Self:
@@ -140,6 +166,18 @@ class ScalingPolicyStatus(Status):
     """The schedule whose window is open, if any."""
     last_scale_time: datetime | None = None
     """When the App's instance count was last changed."""
+    baseline_instances: int | None = None
+    """The App's own count, the floor outside every window when no metric rule applies:
+    its spec.instances when the policy first saw it, or as last set by someone else."""
+    reason: str | None = None
+    """Why desiredInstances: "schedule NAME", "schedule NAME ramp-down K/N", "metric cpu",
+    "baseline", with " (capped by quota)" when the Domain's quota capped it."""
+    next_action_time: datetime | None = None
+    """When the schedules next change the count."""
+    next_action_instances: int | None = None
+    """The count then."""
+    next_action_schedule: str | None = None
+    """The schedule that causes it."""
 
 
 @register
@@ -153,6 +191,9 @@ class ScalingPolicy(Resource):
         PrinterColumn(name="TARGET", path="spec.targetRef.name"),
         PrinterColumn(name="DESIRED", path="status.desiredInstances"),
         PrinterColumn(name="ACTIVE", path="status.activeSchedule"),
+        PrinterColumn(name="REASON", path="status.reason"),
+        PrinterColumn(name="NEXT", path="status.nextActionTime"),
+        PrinterColumn(name="NEXT-COUNT", path="status.nextActionInstances"),
         PrinterColumn(name="METRIC", path="spec.metric.metric", wide=True),
         PrinterColumn(name="LAST-SCALE", path="status.lastScaleTime", wide=True),
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -110,7 +111,7 @@ async def _apply(
     from adapters.etcd import EtcdStore
     from adapters.etcd.ipam import EtcdIpam
     from reconciler.apply import apply_manifests
-    from reconciler.apply.admission import IPPoolAdmission
+    from reconciler.apply.admission import FreezeAdmission, IPPoolAdmission
 
     manifests = read_manifests(filenames, recursive=recursive)
     async with open_store(conn) as store:
@@ -122,6 +123,9 @@ async def _apply(
             prune=prune,
             applyset=applyset,
             if_revision=if_revision,
-            admission=[IPPoolAdmission(EtcdIpam(store))],
+            admission=[
+                IPPoolAdmission(EtcdIpam(store)),
+                FreezeAdmission(store, lambda: datetime.now(UTC)),
+            ],
         )
     return [f"{result.key} {result.action.value}" for result in results]

@@ -61,7 +61,11 @@ def test_leaf_field_has_type_and_description_but_no_fields() -> None:
             "ippool.spec.hostSelector", "  matchExpressions  <[]SelectorRequirement>", id="ref"
         ),
         pytest.param("app.metadata", "  name ", id="metadata"),
-        pytest.param("sp.spec.metric", "  targetUtilization  <number>  -required-", id="nullable"),
+        pytest.param(
+            "sp.spec.metric",
+            "  targetUtilization              <number>  -required-",
+            id="nullable",
+        ),
         pytest.param(
             "as.spec.template.volumes.perContainerIp", "Append the container's IP", id="deep"
         ),

@@ -1,0 +1,1 @@
+"""ScalingPolicy decisions: schedules, ramp-downs, the metric rule and the quota cap."""
