@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import enum
 import re
+from datetime import datetime, timedelta
 from typing import ClassVar, Literal, Self
 
+from croniter import croniter
 from pydantic import Field, field_validator, model_validator
 
-from crds.common import DiskMiB, LabelSelector, MemoryMiB, Timezone
+from crds.common import DiskMiB, Duration, LabelSelector, MemoryMiB, Name, Timezone, parse_duration
 from crds.meta import DcosModel, PrinterColumn, Resource, Scope, Status
 from crds.registry import register
 
@@ -28,6 +30,7 @@ __all__ = [
     "Domain",
     "DomainSpec",
     "DomainStatus",
+    "FreezeWindow",
     "Quota",
     "SharedPoolPolicy",
 ]
@@ -63,6 +66,59 @@ class BorrowLimit(DcosModel):
     """Memory in MiB; not limited when left out."""
 
 
+class FreezeWindow(DcosModel):
+    """A time when only instance counts of the domain's Apps may change.
+
+    Either recurring (``cron`` and ``duration``, read in ``timezone`` or the
+    domain's) or absolute (``start`` and ``end``, with their UTC offsets).
+    """
+
+    name: Name
+    """Names the window in refusals, e.g. sale-10am."""
+    cron: str | None = None
+    """Five-field cron expression of each start, e.g. "50 9 * * *"."""
+    duration: Duration | None = None
+    """How long each recurring window lasts, e.g. "2h30m"."""
+    timezone: Timezone | None = None
+    """IANA time zone the cron is read in; the domain's when left out."""
+    start: datetime | None = None
+    """Start of an absolute window, e.g. 2026-11-11T09:00:00+08:00."""
+    end: datetime | None = None
+    """End of an absolute window."""
+
+    @model_validator(mode="after")
+    def _one_form(self) -> Self:
+        recurring = self.cron is not None or self.duration is not None
+        absolute = self.start is not None or self.end is not None
+        if recurring == absolute:
+            raise ValueError(
+                f"freeze window {self.name}: give either cron and duration, or start and end"
+            )
+        if recurring:
+            if self.cron is None or self.duration is None:
+                raise ValueError(f"freeze window {self.name}: cron needs duration (and back)")
+            if len(self.cron.split()) != 5 or not croniter.is_valid(self.cron):
+                raise ValueError(
+                    f"freeze window {self.name}: cron {self.cron!r} is not a five-field "
+                    "cron expression like '0 10 * * *'"
+                )
+            if parse_duration(self.duration) <= timedelta(0):
+                raise ValueError(f"freeze window {self.name}: duration must be longer than 0s")
+        else:
+            if self.start is None or self.end is None:
+                raise ValueError(f"freeze window {self.name}: start needs end (and back)")
+            if self.start.tzinfo is None or self.end.tzinfo is None:
+                raise ValueError(
+                    f"freeze window {self.name}: start and end need a UTC offset, "
+                    "e.g. 2026-11-11T09:00:00+08:00"
+                )
+            if self.end <= self.start:
+                raise ValueError(f"freeze window {self.name}: end is not after start")
+        if self.timezone is not None and self.cron is None:
+            raise ValueError(f"freeze window {self.name}: timezone applies to cron windows only")
+        return self
+
+
 class SharedPoolPolicy(DcosModel):
     """Whether the domain may borrow capacity from the shared pool (hosts with no domain)."""
 
@@ -96,6 +152,8 @@ class DomainSpec(DcosModel):
     timezone: Timezone = "UTC"
     """IANA time zone of the business (e.g. Asia/Shanghai): the default TZ of its apps'
     containers and of its scaling schedules."""
+    freeze_windows: list[FreezeWindow] = Field(default_factory=list)
+    """Times when `dcosctl apply` may change only the instances of the domain's Apps."""
 
     @field_validator("role")
     @classmethod
