@@ -23,6 +23,7 @@ from crds.meta import DcosModel, PrinterColumn, Resource, Scope, Status
 from crds.registry import register
 
 __all__ = [
+    "AgentHostStatus",
     "AgentNetwork",
     "AgentSet",
     "AgentSetSpec",
@@ -97,6 +98,19 @@ class AgentSetSpec(DcosModel):
     """How a changed template reaches the hosts."""
 
 
+class AgentHostStatus(DcosModel):
+    """The agent of one host."""
+
+    host: str
+    """The Host's name."""
+    app: str
+    """The App in domain dcos-system that runs the agent there."""
+    template: str
+    """Hash of the template the App runs (status.templateHash when up to date)."""
+    ready: bool = False
+    """The agent's container is running and healthy at the App's current version."""
+
+
 class AgentSetStatus(Status):
     """What the AgentSet controller observed."""
 
@@ -106,6 +120,10 @@ class AgentSetStatus(Status):
     """Hosts whose agent is running."""
     updated: int | None = None
     """Hosts whose agent runs the current template."""
+    template_hash: str | None = None
+    """Hash of the current template; an agent whose template differs is updated."""
+    hosts: list[AgentHostStatus] = Field(default_factory=list)
+    """Per host: its agent's App, template hash and readiness, by host name."""
 
 
 @register

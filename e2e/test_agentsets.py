@@ -1,0 +1,278 @@
+"""AgentSets end to end: onboarded hosts get their agent, a drained host loses it, and a
+changed template rolls over the hosts never more than maxUnavailable down at once.
+
+The installed ``dcos-controller`` runs on the test's etcd and a local master
+of four sim agents named like the Hosts applied, each with a static slice
+reserved for the role ``dcos-system`` (what the Domain controller reserves
+dynamically in a data center). The rollout bound is checked on the instance
+records at every etcd revision: an agent is up while its App has a healthy
+instance.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import json
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+import pytest
+
+from adapters.etcd import EtcdStore
+from adapters.etcd.client import prefix_end
+from adapters.protocols import ObjectKey
+from crds.agentset import AgentSet
+from e2e.harness import Stack, UpCluster, sim_master_settings, until
+from localcluster.mesos.server import LocalMaster
+from localcluster.mesos.settings import AgentSpec
+from reconciler.apps.instances import Instance
+from reconciler.system import SYSTEM_DOMAIN, SYSTEM_ROLE
+
+HOSTS = ("node-1", "node-2", "node-3", "node-4")
+
+HOST = """\
+apiVersion: dcos/v1
+kind: Host
+metadata:
+  name: {name}
+  labels:
+    agents: "true"
+spec:
+  lifecycle: {lifecycle}
+  address: 127.0.0.1
+  resources:
+    cpus: 4
+    mem: 4096
+"""
+
+AGENTSET = """\
+apiVersion: dcos/v1
+kind: AgentSet
+metadata:
+  name: proxy
+spec:
+  hostSelector:
+    matchLabels:
+      agents: "true"
+  template:
+    image: registry.example.com/platform/proxy:{tag}
+    cpus: 0.25
+    mem: 64Mi
+  updateStrategy:
+    maxUnavailable: 2
+"""
+
+
+def hosts(draining: str | None = None) -> str:
+    docs = [HOST.format(name=n, lifecycle="Draining" if n == draining else "Active") for n in HOSTS]
+    return "---\n".join(docs)
+
+
+@pytest.fixture
+async def sim_master() -> AsyncIterator[LocalMaster]:
+    agents = tuple(
+        AgentSpec(
+            hostname=name,
+            cpus=4,
+            mem=4096,
+            ports="31000-31019",
+            reservations=((SYSTEM_ROLE, "cpus:1;mem:512"),),
+        )
+        for name in HOSTS
+    )
+    settings = dataclasses.replace(sim_master_settings(running_delay=0.05), agents=agents)
+    async with LocalMaster(settings) as started:
+        yield started
+
+
+async def agentset(store: EtcdStore) -> AgentSet | None:
+    with contextlib.suppress(Exception):
+        got = await store.get(ObjectKey("AgentSet", None, "proxy"))
+        return got if isinstance(got, AgentSet) else None
+    return None
+
+
+class AvailabilityWatch:
+    """The agents (system Apps) with a healthy instance, at every etcd revision of the
+    system domain's instance records; the most agents seen down at once."""
+
+    def __init__(self, store: EtcdStore, agents: list[str]) -> None:
+        self.store = store
+        self.agents = agents
+        self.start = store.keys.raw(f"instances/{SYSTEM_DOMAIN}") + b"/"
+        self.records: dict[bytes, bytes] = {}
+        self.revision = 0
+        self.checked = 0
+        self.most_down = 0
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> Self:
+        kvs, self.revision, _ = await self.store.client.range(self.start, prefix_end(self.start))
+        self.records = {kv.key: kv.value for kv in kvs}
+        self._check()
+        self._task = asyncio.create_task(self._follow(), name="e2e:agent-watch")
+        return self
+
+    async def _follow(self) -> None:
+        watch = self.store.client.watch(
+            self.start, prefix_end(self.start), start_revision=self.revision + 1
+        )
+        async for record in watch:
+            if record.kv.mod_revision != self.revision:
+                self._check()
+                self.revision = record.kv.mod_revision
+            if record.deleted:
+                self.records.pop(record.kv.key, None)
+            else:
+                self.records[record.kv.key] = record.kv.value
+
+    def _check(self) -> None:
+        instances = [Instance.from_json(v) for v in self.records.values()]
+        up = {i.app for i in instances if i.is_healthy}
+        down = sum(1 for agent in self.agents if agent not in up)
+        self.most_down = max(self.most_down, down)
+        self.checked += 1
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        assert self._task is not None
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        if exc_type is None:
+            self._check()
+
+
+def running_agents(master: LocalMaster) -> dict[str, str]:
+    """Running task id -> the agent hostname it runs on."""
+    names = {a.id: a.hostname for a in master.master.state.agents.values()}
+    return {
+        rec.info.task_id.value: names.get(rec.agent_id, rec.agent_id)
+        for fw in master.master.state.frameworks.values()
+        for rec in fw.tasks.values()
+        if str(rec.state) == "TASK_RUNNING"
+    }
+
+
+async def test_agents_follow_hosts_and_roll_within_the_bound(
+    sim_master: LocalMaster, sim_stack: Stack
+) -> None:
+    stack = sim_stack
+    stack.apps += [(SYSTEM_DOMAIN, f"proxy-{n}") for n in HOSTS]
+    await stack.apply(hosts())
+    await stack.apply(AGENTSET.format(tag="1"))
+
+    async def converged(desired: int) -> bool:
+        s = await agentset(stack.store)
+        if s is None:
+            return False
+        st = s.status
+        ready = any(c.type == "Ready" and c.status == "True" for c in st.conditions)
+        return (st.desired, st.ready, st.updated) == (desired, desired, desired) and ready
+
+    await stack.until("an agent on each of the 4 hosts", lambda: converged(4))
+    on = sorted(running_agents(sim_master).values())
+    assert on == sorted(HOSTS)
+    listed = await stack.ctl("get", "apps", "-d", SYSTEM_DOMAIN)
+    assert listed.code == 0 and "proxy-node-1" in listed.out, listed.err
+    got = await stack.ctl("get", "agentsets")
+    assert got.code == 0 and "proxy" in got.out, got.err
+    assert got.out.split("\n")[1].split()[1:4] == ["4", "4", "4"], got.out
+
+    agents = [f"proxy-{n}" for n in HOSTS]
+    async with AvailabilityWatch(stack.store, agents) as watch:
+        await stack.apply(AGENTSET.format(tag="2"))
+
+        async def rolled() -> bool:
+            s = await agentset(stack.store)
+            return s is not None and s.status.template_hash != "" and await converged(4)
+
+        await stack.until("the new template on every host", rolled)
+        s = await agentset(stack.store)
+        assert s is not None
+        assert all(row.template == s.status.template_hash for row in s.status.hosts)
+    assert watch.checked > 4
+    assert 1 <= watch.most_down <= 2, f"{watch.most_down} agents down at once, bound 2"
+    for app in agents:
+        assert (await stack.app(SYSTEM_DOMAIN, app)).spec.image.endswith("proxy:2")
+
+    await stack.apply(hosts(draining="node-4"))
+
+    async def removed() -> bool:
+        s = await agentset(stack.store)
+        tasks = running_agents(sim_master).values()
+        return s is not None and s.status.desired == 3 and "node-4" not in tasks
+
+    await stack.until("the drained host's agent to go", removed)
+    await until("its App deleted", lambda: _gone(stack.store, "proxy-node-4"))
+    described = await stack.ctl("describe", "agentset", "proxy")
+    assert described.code == 0, described.err
+    assert "AgentRemoved" in described.out
+
+
+async def _gone(store: EtcdStore, name: str) -> bool:
+    try:
+        await store.get(ObjectKey("App", SYSTEM_DOMAIN, name))
+    except Exception:
+        return True
+    return False
+
+
+async def test_deleting_the_agentset_removes_its_agents(
+    sim_master: LocalMaster, sim_stack: Stack
+) -> None:
+    stack = sim_stack
+    await stack.apply(hosts())
+    await stack.apply(AGENTSET.format(tag="1"))
+
+    async def placed() -> bool:
+        s = await agentset(stack.store)
+        return s is not None and s.status.ready == 4
+
+    await stack.until("an agent on each host", placed)
+    ran = await stack.ctl("delete", "agentset", "proxy")
+    assert ran.code == 0, ran.err
+
+    async def all_gone() -> bool:
+        apps = await stack.store.list("App", domain=SYSTEM_DOMAIN)
+        return not apps.items and await agentset(stack.store) is None
+
+    await stack.until("the AgentSet and its Apps to go", all_gone)
+    await until("no agent task running", lambda: _no_tasks(sim_master))
+
+
+async def _no_tasks(master: LocalMaster) -> bool:
+    return not running_agents(master)
+
+
+def test_make_up_runs_the_example_agents_on_every_host(tmp_path: Path) -> None:
+    """specs/agentsets.yaml on the example data center: every AgentSet becomes Ready."""
+    with UpCluster(tmp_path, up_wait=8, timeout=120) as cluster:
+        cluster.up()
+        deadline = time.monotonic() + 60
+        while True:
+            listing = json.loads(cluster.run("get", "agentsets", "-o", "json").stdout)["items"]
+            counts = {
+                item["metadata"]["name"]: (
+                    item["status"].get("desired"),
+                    item["status"].get("ready"),
+                    item["status"].get("updated"),
+                )
+                for item in listing
+            }
+            if len(counts) == 4 and all(d and d == r == u for d, r, u in counts.values()):
+                break
+            if time.monotonic() > deadline:
+                pytest.fail(f"AgentSets not ready after 60 s: {counts}")
+            time.sleep(0.5)  # polling another process's state; nothing to wait on
+        apps = json.loads(cluster.run("get", "apps", "-d", SYSTEM_DOMAIN, "-o", "json").stdout)
+        assert len(apps["items"]) == sum(d for d, _, _ in counts.values())
