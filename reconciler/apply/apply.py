@@ -44,14 +44,17 @@ import logging
 import random
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from adapters.protocols import Create, Delete, ObjectKey, Store, Update, WriteOp
+from crds.app import App
 from crds.errors import ConflictError, DcosError, NotFound, SpecError, StoreError
 from crds.events import Event, InvolvedObject
 from crds.meta import Resource
 from crds.registry import KINDS
+from crds.scalingpolicy import ScalingPolicy
 from reconciler.apply.admission import AdmissionCheck
 from reconciler.apply.applyset import (
     Member,
@@ -143,7 +146,8 @@ async def apply_manifests(
         live = await read_live(store, wanted)
         if if_revision is not None:
             check_unchanged_since(if_revision, current, live)
-        plan = _plan(manifests, live, applyset=applyset)
+        scaled = await scaled_apps(store, manifests)
+        plan = _plan(manifests, live, applyset=applyset, scaled=scaled)
         if prune:
             assert applyset is not None
             _plan_prune(plan, prune_candidates(applyset, previous, current, live))
@@ -261,11 +265,41 @@ async def read_live(store: Store, keys: Iterable[ObjectKey]) -> dict[ObjectKey, 
     return live
 
 
+async def scaled_apps(store: Store, manifests: Sequence[Manifest]) -> set[tuple[str, str]]:
+    """``(domain, name)`` of the Apps whose instance count a ScalingPolicy owns: those
+    in the store and those among ``manifests``; empty when no App is applied."""
+    if not any(isinstance(m.obj, App) for m in manifests):
+        return set()
+    policies = list((await store.list("ScalingPolicy")).items)
+    policies += [m.obj for m in manifests]
+    return {
+        (p.metadata.domain or "", p.spec.target_ref.name)
+        for p in policies
+        if isinstance(p, ScalingPolicy)
+    }
+
+
+def keep_scaled_count(
+    merged: Resource, current: Resource | None, scaled: AbstractSet[tuple[str, str]]
+) -> Resource:
+    """``merged`` with the live instance count when a ScalingPolicy owns it: applying
+    (or diffing) a file never undoes what the policy decided."""
+    if (
+        isinstance(merged, App)
+        and isinstance(current, App)
+        and (merged.metadata.domain or "", merged.metadata.name) in scaled
+    ):
+        spec = merged.spec.model_copy(update={"instances": current.spec.instances})
+        return merged.model_copy(update={"spec": spec})
+    return merged
+
+
 def _plan(
     manifests: Sequence[Manifest],
     live: dict[ObjectKey, Resource],
     *,
     applyset: str | None,
+    scaled: AbstractSet[tuple[str, str]] = frozenset(),
 ) -> _Plan:
     plan = _Plan()
     for m in manifests:
@@ -274,6 +308,7 @@ def _plan(
         merged = merged_object(
             m.obj, current, applyset=applyset, source=m.source, document=m.document
         )
+        merged = keep_scaled_count(merged, current, scaled)
         if current is None:
             plan.add(ApplyResult(key, Action.CREATED, merged), Create(merged))
         elif merged.to_wire(with_status=False) != current.to_wire(with_status=False):

@@ -25,7 +25,7 @@ import yaml
 
 from adapters.protocols import ObjectKey, Store
 from crds.meta import Resource
-from reconciler.apply.apply import read_live
+from reconciler.apply.apply import keep_scaled_count, read_live, scaled_apps
 from reconciler.apply.manifests import Manifest
 from reconciler.apply.merge import APPLYSET, LAST_APPLIED, merged_object
 
@@ -52,6 +52,7 @@ def readable(obj: Resource | None) -> str:
 async def diff_manifests(store: Store, manifests: Sequence[Manifest]) -> str:
     """A unified diff of live objects against what applying ``manifests`` would make them."""
     live = await read_live(store, [ObjectKey.of(m.obj) for m in manifests])
+    scaled = await scaled_apps(store, manifests)
     chunks: list[str] = []
     for m in manifests:
         key = ObjectKey.of(m.obj)
@@ -60,6 +61,7 @@ async def diff_manifests(store: Store, manifests: Sequence[Manifest]) -> str:
         merged = merged_object(
             m.obj, current, applyset=applyset, source=m.source, document=m.document
         )
+        merged = keep_scaled_count(merged, current, scaled)
         before, after = readable(current), readable(merged)
         if before == after:
             continue

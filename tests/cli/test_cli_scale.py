@@ -127,3 +127,20 @@ def test_scale_with_etcd_down_is_one_line(run_cli: Cli, check_error: ErrorCheck)
 def test_negative_instances_is_a_usage_error(dcosctl: Cli) -> None:
     result = dcosctl("scale", "app/cart", "-d", "checkout", "--instances", "-1")
     assert result.exit_code == 2
+
+
+def test_apply_leaves_a_count_that_a_scaling_policy_owns(dcosctl: Cli, applied: Path) -> None:
+    policy = applied.parent / "policy.yaml"
+    policy.write_text(
+        "apiVersion: dcos/v1\nkind: ScalingPolicy\n"
+        "metadata: {name: cart-sales, domain: checkout}\n"
+        "spec:\n  targetRef: {name: cart}\n"
+        "  schedules:\n    - {name: sale, cron: '0 10 * * *', instances: 40, until: 2h}\n"
+    )
+    assert dcosctl("apply", "-f", str(policy)).exit_code == 0
+    assert dcosctl("scale", "app/cart", "-d", "checkout", "--instances", "40").exit_code == 0
+    assert dcosctl("diff", "-f", str(applied)).exit_code == 0  # the policy's count is no drift
+    result = dcosctl("apply", "-f", str(applied))
+    assert result.exit_code == 0, result.output
+    assert "unchanged" in result.stdout
+    assert _instances(dcosctl) == "40"
