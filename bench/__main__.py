@@ -19,6 +19,10 @@ NAMES = (
     "ipam",
     "ipam_check",
     "drain",
+    "agentset_rollout",
+    "registry_sync",
+    "sale_day",
+    "domains",
 )
 
 

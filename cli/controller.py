@@ -71,7 +71,22 @@ def _ippool(manager: Manager) -> None:
     ippool.register(manager, ipam=EtcdIpam(manager.store))
 
 
-CONTROLLERS: list[Callable[[Manager], None]] = [_ippool]
+def _agentset(manager: Manager) -> None:
+    """The AgentSet controller: one agent App per matching host, in the system domain."""
+    from reconciler.controllers import agentset
+
+    agentset.register(manager)
+
+
+def _scalingpolicy(manager: Manager) -> None:
+    """The ScalingPolicy controller: an App's instances from schedules (etcd only);
+    metric rules act once a metric source is configured."""
+    from reconciler.controllers import scalingpolicy
+
+    scalingpolicy.register(manager)
+
+
+CONTROLLERS: list[Callable[[Manager], None]] = [_ippool, _agentset, _scalingpolicy]
 """Each registers one controller on the manager (``manager.controller(...)...complete(r)``)."""
 
 
@@ -326,12 +341,25 @@ async def _register_mesos(
         manager, mesos=client, codec=MesosWireCodec(), store=store, ipam=EtcdIpam(store)
     )
     app.register(manager, framework=framework)
+    await _register_domains(manager, urls, stack)
     if cmdb is not None:
         from reconciler.cmdb import mapping
 
         mapping.register(manager, records=framework.records, cmdb=cmdb)
         logger.info("the container-to-host mapping is written back to the CMDB")
     logger.info("Mesos framework on %s with the App controller", ", ".join(urls))
+
+
+async def _register_domains(
+    manager: Manager, urls: tuple[str, ...], stack: contextlib.AsyncExitStack
+) -> None:
+    """The Domain controller: dynamic reservations and quota through the operator API."""
+    from adapters.mesos.http import MesosSettings
+    from adapters.mesos.operator import MesosOperatorClient
+    from reconciler.controllers import domain
+
+    operator = await stack.enter_async_context(MesosOperatorClient(MesosSettings(masters=urls)))
+    domain.register(manager, mesos=operator)
 
 
 def run() -> NoReturn:

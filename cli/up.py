@@ -53,7 +53,12 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from crds.agentset import AgentSet
+    from crds.host import Host
+    from crds.registrymirror import RegistryMirror
 
 __all__ = ["down", "up"]
 
@@ -473,15 +478,40 @@ async def _apply_specs(
             _say(f"  {result.key} {result.action.value}")
     kinds = Counter(obj.kind for obj in listing.items)
     _say("the store now holds: " + ", ".join(f"{n} {kind}" for kind, n in kinds.items()))
+    from crds.agentset import AgentSet
     from crds.app import App
     from crds.domain import Domain
     from crds.host import Host
+    from crds.registrymirror import RegistryMirror
     from localcluster.datacenter import cluster_from_hosts, netbox_seed
+    from reconciler.system import SYSTEM_ROLE
 
     roles = {o.metadata.name: o.mesos_role for o in listing.items if isinstance(o, Domain)}
     hosts = [o for o in listing.items if isinstance(o, Host)]
     images = [str(o.spec.image) for o in listing.items if isinstance(o, App)]
-    return cluster_from_hosts(hosts, roles), images, netbox_seed(hosts)
+    slices = _system_slices(
+        hosts,
+        [o for o in listing.items if isinstance(o, AgentSet)],
+        [o for o in listing.items if isinstance(o, RegistryMirror)],
+    )
+    cluster = cluster_from_hosts(hosts, roles, system_role=SYSTEM_ROLE, system_slices=slices)
+    return cluster, images, netbox_seed(hosts)
+
+
+def _system_slices(
+    hosts: list[Host], agentsets: list[AgentSet], mirrors: list[RegistryMirror]
+) -> dict[str, tuple[float, float]]:
+    """Per host, the (cpus, mem) of its system slice: the AgentSets whose hostSelector
+    matches it and one replica of each matching RegistryMirror, as the Domain
+    controller reserves it (:func:`reconciler.domains.system_slice`)."""
+    from reconciler.domains import system_slice
+
+    slices: dict[str, tuple[float, float]] = {}
+    for host in hosts:
+        amount = system_slice(host, agentsets, mirrors)
+        if not amount.empty:
+            slices[host.metadata.name] = (amount.cpus, amount.mem)
+    return slices
 
 
 # ------------------------------------------------------------ convergence

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import math
 import os
 import shutil
@@ -518,3 +519,12 @@ class UpCluster:
 
     def pids(self) -> dict[str, int]:
         return pid_files(self.state)
+
+    def scaled_apps(self) -> set[str]:
+        """``domain/name`` of every App a ScalingPolicy of specs/ sets the count of: its
+        count follows the wall clock (a sale window may be open), so tests that compare
+        running with desired leave it out."""
+        listing = json.loads(self.run("get", "scalingpolicies", "-A", "-o", "json").stdout)
+        return {
+            f"{p['metadata']['domain']}/{p['spec']['targetRef']['name']}" for p in listing["items"]
+        }

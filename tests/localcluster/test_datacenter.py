@@ -53,6 +53,24 @@ def test_cluster_from_hosts(hosts: list[Host], expected: dict[str, Any]) -> None
         assert agent["resources"] == {"cpus": 8, "mem": 16384, "disk": 1000, "ports": "31000-32000"}
 
 
+def test_cluster_from_hosts_reserves_the_system_slice() -> None:
+    from localcluster.datacenter import cluster_from_hosts
+
+    hosts = [host("a", domain="checkout"), host("b"), host("c")]
+    slices = {"a": (1.5, 1536.0), "b": (0.5, 256.0)}
+    agents = cluster_from_hosts(
+        hosts, {"checkout": "co-role"}, system_role="dcos-system", system_slices=slices
+    )["agents"]
+    assert {a["hostname"]: a.get("reservations") for a in agents} == {
+        "a": {
+            "co-role": "cpus:6.5;mem:14848;disk:1000;ports:[31000-32000]",
+            "dcos-system": "cpus:1.5;mem:1536",
+        },
+        "b": {"dcos-system": "cpus:0.5;mem:256"},
+        "c": None,
+    }
+
+
 def test_prepare_docker_imports_the_stand_in_and_names_the_missing_images(
     dockerd: DockerDaemon,
 ) -> None:
