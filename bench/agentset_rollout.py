@@ -33,18 +33,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
-import yaml
-
 import crds.kinds  # noqa: F401  (registers the kinds)
-from adapters.etcd import EtcdSettings, EtcdStore, open_store
+from adapters.etcd import EtcdStore
 from adapters.etcd.client import prefix_end
 from adapters.protocols import Create, ObjectKey
-from bench.common import Figure, etcd, start_controller, stop, wait_leader
-from bench.mesos_sim import start_master
+from bench.common import Figure, etcd
+from bench.stack import controller_on_master
 from crds.agentset import AgentSet
 from crds.registry import parse_object
-from localcluster.etcd import free_port
 from reconciler.apps.instances import Instance
 from reconciler.system import SYSTEM_DOMAIN, SYSTEM_ROLE
 
@@ -240,44 +236,24 @@ async def _scenario(store: EtcdStore, watch: _Watch, res: _Results) -> None:
 
 
 async def _measure(endpoint: str, tmp: Path, res: _Results) -> None:
-    cluster = tmp / "cluster.yaml"
-    cluster.write_text(yaml.safe_dump(_cluster_yaml()))
-    with (tmp / "master.log").open("w") as sink:
-        master, mesos_url = start_master(
-            "--cluster",
-            str(cluster),
-            "--allocation-interval",
-            str(ALLOCATION_INTERVAL),
-            "--log-level",
-            "WARNING",
-            stderr=sink.fileno(),
-        )
-    metrics_addr = f"127.0.0.1:{free_port()}"
-    ctl_log = tmp / "controller.log"
-    flags = ("--id", "bench-agentset", "--log-level", LOG_LEVEL)
-    ctl = start_controller(endpoint, PREFIX, mesos_url, metrics_addr, ctl_log, flags=flags)
-    try:
-        settings = EtcdSettings(endpoints=(endpoint,), prefix=PREFIX)
-        async with (
-            open_store(settings) as store,
-            httpx.AsyncClient(base_url=f"http://{metrics_addr}", timeout=30) as metrics,
-        ):
-            await wait_leader(metrics, ctl)
-            watch = _Watch(store)
-            watch.revision = await store.revision()
-            follower = asyncio.create_task(watch.follow(), name="bench:agentset-watch")
-            try:
-                await _scenario(store, watch, res)
-            finally:
-                follower.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await follower
-    finally:
-        stop(ctl)
-        stop(master)
-        tail = ctl_log.read_text(errors="replace").splitlines()[-20:]
-        if tail:
-            logger.info("controller log tail:\n%s", "\n".join(tail))
+    async with controller_on_master(
+        endpoint,
+        PREFIX,
+        tmp,
+        _cluster_yaml(),
+        name="bench-agentset",
+        allocation_interval=ALLOCATION_INTERVAL,
+        log_level=LOG_LEVEL,
+    ) as store:
+        watch = _Watch(store)
+        watch.revision = await store.revision()
+        follower = asyncio.create_task(watch.follow(), name="bench:agentset-watch")
+        try:
+            await _scenario(store, watch, res)
+        finally:
+            follower.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await follower
 
 
 def run() -> list[Figure]:
