@@ -76,7 +76,12 @@ class ScalingPolicyReconciler:
         self._recommenders: dict[tuple[str | None, str], MetricRecommender] = {}
 
     async def reconcile(self, req: Request) -> Result:
-        obj = self._policies.get(req.key)
+        # Read from the store, not the informer: the baseline rule compares the App
+        # with our own last status write, which the cache may not hold yet.
+        try:
+            obj: object = await self._store.get(req.key)
+        except NotFound:
+            return Result()
         if not isinstance(obj, ScalingPolicy) or obj.metadata.deletion_timestamp is not None:
             return Result()
         policy = obj
