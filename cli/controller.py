@@ -43,12 +43,13 @@ import gc
 import logging
 import signal
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, NoReturn
 
 if TYPE_CHECKING:
     from adapters.etcd.leader import FencedStore
     from adapters.protocols import Cmdb
+    from reconciler.apps.instances import Instance
     from reconciler.runtime import Manager
 
 __all__ = ["CONTROLLERS", "main", "run"]
@@ -341,7 +342,7 @@ async def _register_mesos(
         manager, mesos=client, codec=MesosWireCodec(), store=store, ipam=EtcdIpam(store)
     )
     app.register(manager, framework=framework)
-    await _register_domains(manager, urls, stack)
+    await _register_domains(manager, urls, stack, instances=framework.records.all)
     if cmdb is not None:
         from reconciler.cmdb import mapping
 
@@ -351,7 +352,11 @@ async def _register_mesos(
 
 
 async def _register_domains(
-    manager: Manager, urls: tuple[str, ...], stack: contextlib.AsyncExitStack
+    manager: Manager,
+    urls: tuple[str, ...],
+    stack: contextlib.AsyncExitStack,
+    *,
+    instances: Callable[[], Iterable[Instance]],
 ) -> None:
     """The Domain controller: dynamic reservations and quota through the operator API."""
     from adapters.mesos.http import MesosSettings
@@ -359,7 +364,7 @@ async def _register_domains(
     from reconciler.controllers import domain
 
     operator = await stack.enter_async_context(MesosOperatorClient(MesosSettings(masters=urls)))
-    domain.register(manager, mesos=operator)
+    domain.register(manager, mesos=operator, instances=instances)
 
 
 def run() -> NoReturn:

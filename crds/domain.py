@@ -171,6 +171,10 @@ class DomainStatus(Status):
 
     hosts: int | None = None
     """Active hosts dedicated to the domain."""
+    capacity_cpus: float | None = None
+    """CPU shares of the domain's own hosts."""
+    capacity_mem: float | None = None
+    """Memory in MiB of the domain's own hosts."""
     allocated_cpus: float | None = None
     """CPU shares used by the domain's instances, borrowed included."""
     allocated_mem: float | None = None
@@ -195,6 +199,9 @@ class Domain(Resource):
         PrinterColumn(name="BORROW", path="spec.sharedPool.borrow"),
         PrinterColumn(name="HOSTS", path="status.hosts"),
         PrinterColumn(name="INSTANCES", path="status.instances"),
+        PrinterColumn(name="CPUS", path="status.allocatedCpus"),
+        PrinterColumn(name="CAPACITY-CPUS", path="status.capacityCpus", wide=True),
+        PrinterColumn(name="BORROWED-CPUS", path="status.borrowedCpus"),
         PrinterColumn(name="TIMEZONE", path="spec.timezone", wide=True),
         PrinterColumn(name="ROLE", path="spec.role", wide=True),
     )

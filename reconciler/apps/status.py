@@ -22,7 +22,12 @@ Conditions:
   no room to move anything;
 - ``Degraded``: True while the target version keeps failing
   (``InstanceFailures``, with the last failure's message) or after a rollback
-  (``RolledBack``); otherwise False (``AsExpected``).
+  (``RolledBack``); otherwise False (``AsExpected``);
+- ``QuotaExceeded``: True (``QuotaReached``) when the placement summary says
+  the domain's quota refused the waiting instances ("quota instances 200
+  reached in domain checkout (3 instances waiting)"), otherwise False
+  (``WithinQuota``). The limit is read from the Domain's ``spec.quota``
+  (passed as ``quota``).
 
 :class:`AppStatusReport` carries more than :class:`crds.app.AppStatus` holds
 today (running, updated, revision, failures); :meth:`AppStatusReport.to_app_status`
@@ -32,13 +37,15 @@ fills what it can.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from crds.app import App, AppStatus
+from crds.domain import Quota
 from crds.meta import Condition, ConditionStatus
-from reconciler.apps.instances import Census, Instance, leaving_hosts
+from reconciler.apps.instances import Census, Instance, InstanceState, leaving_hosts
 from reconciler.apps.plan import BLOCKED_MESSAGE, DRAIN_BLOCKED_MESSAGE, capacity_bounds
 from reconciler.apps.version import RolloutPhase, RolloutState, spec_version
 
@@ -47,6 +54,7 @@ __all__ = [
     "DEGRADED",
     "MOVING",
     "PROGRESSING",
+    "QUOTA_EXCEEDED",
     "AppStatusReport",
     "compute_status",
     "moving_message",
@@ -56,6 +64,9 @@ AVAILABLE = "Available"
 PROGRESSING = "Progressing"
 DEGRADED = "Degraded"
 MOVING = "MovingOffDrainingHosts"
+QUOTA_EXCEEDED = "QuotaExceeded"
+
+_QUOTA_REASON = re.compile(r"\bquota (cpus|mem|disk|instances)\b")
 
 _TRUE, _FALSE, _UNKNOWN = ConditionStatus.TRUE, ConditionStatus.FALSE, ConditionStatus.UNKNOWN
 
@@ -97,9 +108,11 @@ def compute_status(
     *,
     leaving: Collection[str] = frozenset(),
     placement: str | None = None,
+    quota: Quota | None = None,
 ) -> AppStatusReport:
     """The status of ``app`` after the plan that returned ``rollout`` (None before any);
-    ``leaving`` names the hosts being emptied, ``placement`` why launches wait, if they do."""
+    ``leaving`` names the hosts being emptied, ``placement`` why launches wait, if they do,
+    ``quota`` the domain's quota (for the ``QuotaExceeded`` message)."""
     target = rollout.target_version if rollout and rollout.target_version else None
     target = target or spec_version(app.spec)
     census = Census.of(instances, target)
@@ -111,6 +124,7 @@ def compute_status(
         _available(app, census.healthy),
         _progressing(rollout, app, moving, placement),
         _degraded(rollout, failures, target),
+        quota_condition(app, instances, placement, quota),
     )
     return AppStatusReport(
         observed_generation=app.metadata.generation,
@@ -239,3 +253,33 @@ def _degraded(rollout: RolloutState | None, failures: int, target: str) -> Condi
             message=f"{rollout.rolled_back_from} failed to roll out{why}; running {target} instead",
         )
     return Condition(type=DEGRADED, status=_FALSE, reason="AsExpected")
+
+
+def quota_condition(
+    app: App, instances: Sequence[Instance], placement: str | None, quota: Quota | None
+) -> Condition:
+    """``QuotaExceeded``: True when the placement summary names a quota reason."""
+    found = _QUOTA_REASON.search(placement or "")
+    if found is None:
+        return Condition(type=QUOTA_EXCEEDED, status=_FALSE, reason="WithinQuota")
+    resource = found.group(1)
+    limits: dict[str, float | None] = {}
+    if quota is not None:
+        limits = {"cpus": quota.cpus, "mem": quota.mem, "disk": quota.disk}
+        limits["instances"] = quota.instances
+    limit = limits.get(resource)
+    live = [i for i in instances if i.is_active]
+    waiting = sum(1 for i in live if i.state is InstanceState.PENDING and i.agent_id is None)
+    waiting = waiting or max(0, app.spec.instances - len(live))
+    what = f"quota {resource}" if limit is None else f"quota {resource} {_amount(limit)}"
+    noun = "instance" if waiting == 1 else "instances"
+    return Condition(
+        type=QUOTA_EXCEEDED,
+        status=_TRUE,
+        reason="QuotaReached",
+        message=f"{what} reached in domain {app.metadata.domain} ({waiting} {noun} waiting)",
+    )
+
+
+def _amount(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"

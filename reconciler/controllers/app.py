@@ -308,7 +308,13 @@ class AppReconciler:
         if domain is None:
             summary = f"domain {app.metadata.domain} not found"
         report = compute_status(
-            app, self._fw.instances(*key), p.rollout, now, leaving=leaving, placement=summary
+            app,
+            self._fw.instances(*key),
+            p.rollout,
+            now,
+            leaving=leaving,
+            placement=summary,
+            quota=domain.spec.quota if domain is not None else None,
         )
         status = report.to_app_status(app.status).model_copy(
             update={

@@ -23,7 +23,7 @@ condition. A host without an agent yet is pending too.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -33,14 +33,17 @@ from adapters.mesos.model_enums import ReservationType
 from adapters.mesos.model_operator import GetAgents, GetAgentsAgent
 from adapters.protocols import Store
 from crds.agentset import AgentSet
+from crds.app import App
 from crds.domain import Domain
 from crds.errors import MesosError
 from crds.events import EventKind
 from crds.host import Host, HostLifecycle
 from crds.meta import ConditionStatus
 from crds.registrymirror import RegistryMirror
+from reconciler.apps.instances import Instance
 from reconciler.domains.quota import quota_changes
 from reconciler.domains.slice import (
+    Amount,
     ReservationDiff,
     desired_reservations,
     host_domain,
@@ -48,6 +51,7 @@ from reconciler.domains.slice import (
     reservation_resources,
     reserved_by_role,
 )
+from reconciler.domains.usage import DomainUsage, domain_usage
 from reconciler.runtime import (
     Controller,
     ControllerSettings,
@@ -103,8 +107,10 @@ class DomainReconciler:
         principal: str = PRINCIPAL,
         wall: Callable[[], datetime] = _utcnow,
         resync: float = RESYNC_SECONDS,
+        instances: Callable[[], Iterable[Instance]] | None = None,
     ) -> None:
         self._store = store
+        self._instances = instances
         self._mesos = mesos
         self._recorder = recorder
         self._principal = principal
@@ -148,13 +154,36 @@ class DomainReconciler:
                 await self._mesos.update_quota(changes, force=True)
         except MesosError as exc:
             return await self._failed(domains, f"quota: {exc}")
+        usage = await self._usage(domains, hosts)
         for domain in domains:
             mine = [h for h in hosts if host_domain(h, domains) == domain]
-            await self._write_status(domain, len(mine), pending.get(domain.mesos_role, []))
+            await self._write_status(
+                domain,
+                len(mine),
+                pending.get(domain.mesos_role, []),
+                usage.get(domain.metadata.name),
+            )
         if any(pending.values()):
             return Result(requeue_after=self._backoff())
         self._retry = FIRST_RETRY_SECONDS
         return Result(requeue_after=self._resync)
+
+    async def _usage(self, domains: list[Domain], hosts: list[Host]) -> dict[str, DomainUsage]:
+        """Capacity, usage and borrowed share per domain, from the instance records."""
+        if self._instances is None:
+            return {}
+        apps = [a for a in await self._list("App") if isinstance(a, App)]
+        live = list(self._instances())
+        found: dict[str, DomainUsage] = {}
+        for domain in domains:
+            name = domain.metadata.name
+            resources = {
+                a.metadata.name: Amount(a.spec.cpus, float(a.spec.mem))
+                for a in apps
+                if a.metadata.domain == name
+            }
+            found[name] = domain_usage(domain, domains, hosts, live, resources)
+        return found
 
     async def _list(self, kind: str) -> list[object]:
         return list((await self._store.list(kind)).items)
@@ -179,7 +208,9 @@ class DomainReconciler:
             return f"refused by Mesos ({exc})"
         return None
 
-    async def _write_status(self, domain: Domain, hosts: int, pending: list[str]) -> None:
+    async def _write_status(
+        self, domain: Domain, hosts: int, pending: list[str], usage: DomainUsage | None = None
+    ) -> None:
         now = self._wall()
         previous = domain.status.conditions
         if pending:
@@ -208,6 +239,7 @@ class DomainReconciler:
                 "hosts": hosts,
                 "conditions": conditions,
             }
+            | _usage_fields(usage)
         )
         if status == domain.status:
             return
@@ -229,6 +261,20 @@ class DomainReconciler:
         return after
 
 
+def _usage_fields(usage: DomainUsage | None) -> dict[str, object]:
+    if usage is None:
+        return {}
+    return {
+        "capacity_cpus": round(usage.capacity.cpus, 3),
+        "capacity_mem": round(usage.capacity.mem, 3),
+        "allocated_cpus": round(usage.used.cpus, 3),
+        "allocated_mem": round(usage.used.mem, 3),
+        "instances": usage.instances,
+        "borrowed_cpus": round(usage.borrowed.cpus, 3),
+        "borrowed_mem": round(usage.borrowed.mem, 3),
+    }
+
+
 def register(
     manager: Manager,
     *,
@@ -238,6 +284,7 @@ def register(
     settings: ControllerSettings | None = None,
     wall: Callable[[], datetime] = _utcnow,
     resync: float = RESYNC_SECONDS,
+    instances: Callable[[], Iterable[Instance]] | None = None,
 ) -> Controller:
     """The Domain controller on ``manager``, reserving through ``mesos``."""
     store = store or manager.store
@@ -249,6 +296,7 @@ def register(
         principal=principal,
         wall=wall,
         resync=resync,
+        instances=instances,
     )
     # Only spec changes matter: status writes (ours included) would make a busy loop.
     changed = spec_or_metadata_changed

@@ -8,10 +8,11 @@ from typing import Any
 import pytest
 
 from crds.app import App, AppStatus
+from crds.domain import Quota
 from crds.meta import Condition, ConditionStatus
 from reconciler.apps.backoff import BackoffState
 from reconciler.apps.instances import Instance, InstanceState
-from reconciler.apps.status import compute_status
+from reconciler.apps.status import QUOTA_EXCEEDED, compute_status
 from reconciler.apps.version import RolloutPhase, RolloutState, spec_version
 
 T0 = datetime(2026, 1, 1, 10, 0, tzinfo=UTC)
@@ -164,7 +165,8 @@ def test_transition_time_moves_only_when_the_status_changes() -> None:
     healthy = [inst(f"i{k}") for k in range(3)]
     second = compute_status(app, healthy, rollout(phase=RolloutPhase.COMPLETE), LATER).conditions
     times = {c.type: c.last_transition_time for c in second}
-    assert times == {"Available": LATER, "Progressing": T0, "Degraded": T0}
+    expected = {"Available": LATER, "Progressing": T0, "Degraded": T0, "QuotaExceeded": T0}
+    assert times == expected
     assert condition(second, "Progressing").reason == "RolloutComplete"
 
 
@@ -176,4 +178,41 @@ def test_to_app_status_fills_what_app_status_has_and_keeps_the_rest() -> None:
     assert (status.instances, status.ready_instances, status.healthy_instances) == (1, 1, 1)
     assert (status.version, status.observed_generation) == (V, 4)
     assert status.last_placement == "2 agents filtered: cpus exhausted (2)"
-    assert [c.type for c in status.conditions] == ["Available", "Progressing", "Degraded"]
+    assert [c.type for c in status.conditions] == [
+        "Available",
+        "Progressing",
+        "Degraded",
+        "QuotaExceeded",
+    ]
+
+
+def test_quota_exceeded_names_the_limit_and_the_waiting_instances() -> None:
+    instances = [inst("a", hostname="h1", agent_id="a1")] + [
+        inst(f"q{i}", S.PENDING) for i in range(3)
+    ]
+    summary = "5 agents filtered: quota instances (5)"
+    report = compute_status(
+        make_app(4), instances, rollout(), LATER, placement=summary, quota=Quota(instances=200)
+    )
+    quota = condition(report.conditions, QUOTA_EXCEEDED)
+    assert quota.status is ConditionStatus.TRUE
+    assert quota.reason == "QuotaReached"
+    assert quota.message == "quota instances 200 reached in domain shop (3 instances waiting)"
+
+
+def test_quota_exceeded_counts_missing_instances_when_none_queued() -> None:
+    summary = "2 agents filtered: quota mem (1), cpus exhausted (1)"
+    report = compute_status(
+        make_app(3), [inst("a")], rollout(), LATER, placement=summary, quota=Quota(mem=1024)
+    )
+    quota = condition(report.conditions, QUOTA_EXCEEDED)
+    assert quota.message == "quota mem 1024 reached in domain shop (2 instances waiting)"
+
+
+@pytest.mark.parametrize("summary", [None, "3 agents filtered: cpus exhausted (3)"])
+def test_quota_exceeded_false_when_quota_refused_nothing(summary: str | None) -> None:
+    report = compute_status(
+        make_app(3), [inst("a")], rollout(), LATER, placement=summary, quota=Quota(instances=1)
+    )
+    quota = condition(report.conditions, QUOTA_EXCEEDED)
+    assert (quota.status, quota.reason) == (ConditionStatus.FALSE, "WithinQuota")

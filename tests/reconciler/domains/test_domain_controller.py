@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 import pytest
 
@@ -12,11 +13,13 @@ from adapters.mesos.http import MesosSettings
 from adapters.mesos.operator import MesosOperatorClient
 from adapters.protocols import ObjectKey
 from crds.agentset import AgentSet, AgentSetSpec, ContainerTemplate
+from crds.app import App
 from crds.domain import Domain, DomainSpec, Quota
 from crds.host import Host, HostResources, HostSpec
 from crds.meta import ObjectMeta
 from e2e.harness import sim_master_settings
 from localcluster.mesos.server import LocalMaster
+from reconciler.apps.instances import Instance, InstanceState
 from reconciler.controllers.domain import DomainReconciler
 from reconciler.domains import Amount, reserved_by_role
 from reconciler.runtime import Recorder, Request
@@ -92,3 +95,47 @@ async def test_reserves_dynamically_sets_quota_and_is_idempotent(
         "h1": {SYSTEM_ROLE: system},
         "h2": {SYSTEM_ROLE: system},
     }
+
+
+async def test_status_reports_usage_and_borrowed_share(
+    store: EtcdStore, mesos: MesosOperatorClient
+) -> None:
+    await store.create(Domain(metadata=ObjectMeta(name="checkout"), spec=DomainSpec()))
+    await store.create(host("h1", "checkout"))
+    await store.create(host("h2", None))
+    await store.create(
+        App.model_validate(
+            {
+                "metadata": {"name": "cart", "domain": "checkout"},
+                "spec": {"image": "registry.local/cart:1", "cpus": 0.5, "mem": 256},
+            }
+        )
+    )
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    live = [
+        Instance(
+            instance_id=f"checkout.cart.v1.{n}",
+            domain="checkout",
+            app="cart",
+            version="v1",
+            state=InstanceState.RUNNING,
+            hostname=hostname,
+            launched_at=t0,
+        )
+        for n, hostname in enumerate(("h1", "h1", "h2"))
+    ]
+    reconciler = DomainReconciler(
+        store=store,
+        mesos=mesos,
+        recorder=Recorder(store, "domain-controller"),
+        instances=lambda: live,
+    )
+
+    await reconciler.reconcile(Request("Domain", None, "checkout"))
+
+    domain = await store.get(ObjectKey("Domain", None, "checkout"))
+    assert isinstance(domain, Domain)
+    status = domain.status
+    assert (status.instances, status.allocated_cpus, status.allocated_mem) == (3, 1.5, 768)
+    assert (status.borrowed_cpus, status.borrowed_mem) == (0.5, 256)
+    assert (status.capacity_cpus, status.capacity_mem) == (4, 4096)

@@ -1,0 +1,67 @@
+"""What a domain has and uses: capacity of its hosts, usage of its live instances.
+
+:func:`domain_usage` is pure. Capacity is the sum of the resources of the
+hosts the domain owns (``Host.spec.domain`` or the Domain's hostSelector).
+Usage counts the domain's live placed instances (neither ended nor
+unreachable), wherever they run; an instance on a host that no domain owns (the shared
+pool) counts as borrowed too. Per-host usage is kept for the domain's own
+hosts and the shared-pool hosts it borrows from.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping
+
+from crds.domain import Domain
+from crds.host import Host
+from reconciler.apps.instances import Instance
+from reconciler.domains.slice import Amount, host_domain
+
+__all__ = ["DomainUsage", "domain_usage"]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class DomainUsage:
+    capacity: Amount
+    """CPU shares and MiB of the domain's own hosts."""
+    used: Amount
+    """Of its live instances, borrowed included."""
+    instances: int
+    """Its live instances."""
+    borrowed: Amount
+    """Of its live instances on shared-pool hosts."""
+    by_host: Mapping[str, Amount]
+    """Used per hostname."""
+
+
+def domain_usage(
+    domain: Domain,
+    domains: Iterable[Domain],
+    hosts: Iterable[Host],
+    instances: Iterable[Instance],
+    resources: Mapping[str, Amount],
+) -> DomainUsage:
+    """Usage of ``domain``; ``resources`` maps an app name of the domain to one instance's share."""
+    domains = list(domains)
+    name = domain.metadata.name
+    owner: dict[str, Domain | None] = {}
+    capacity = Amount()
+    by_host: dict[str, Amount] = {}
+    for h in hosts:
+        owner[h.metadata.name] = found = host_domain(h, domains)
+        if found is not None and found.metadata.name == name:
+            by_host[h.metadata.name] = Amount()
+            capacity = capacity + Amount(h.spec.resources.cpus, float(h.spec.resources.mem))
+    used, borrowed, count = Amount(), Amount(), 0
+    for inst in instances:
+        if inst.domain != name or not inst.is_active or inst.app not in resources:
+            continue
+        if inst.hostname is None:
+            continue  # still waiting for an offer: uses nothing yet
+        share = resources[inst.app]
+        used, count = used + share, count + 1
+        by_host[inst.hostname] = by_host.get(inst.hostname, Amount()) + share
+        if inst.hostname in owner and owner[inst.hostname] is None:
+            borrowed = borrowed + share
+    return DomainUsage(capacity, used, count, borrowed, by_host)

@@ -1,0 +1,61 @@
+"""A domain's capacity, usage and borrowed share, from hosts and instance records."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from crds.domain import Domain, DomainSpec
+from crds.host import Host, HostResources, HostSpec
+from crds.meta import ObjectMeta
+from reconciler.apps.instances import Instance, InstanceState
+from reconciler.domains.slice import Amount
+from reconciler.domains.usage import domain_usage
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def host(name: str, domain: str | None) -> Host:
+    resources = HostResources(cpus=8, mem=16384)
+    spec = HostSpec(domain=domain, address="127.0.0.1", resources=resources)
+    return Host(metadata=ObjectMeta(name=name), spec=spec)
+
+
+def inst(
+    name: str,
+    hostname: str | None,
+    *,
+    domain: str = "checkout",
+    app: str = "cart",
+    **fields: object,
+) -> Instance:
+    return Instance.model_validate(
+        {
+            "instanceId": name,
+            "domain": domain,
+            "app": app,
+            "version": "v1",
+            "state": InstanceState.RUNNING,
+            "hostname": hostname,
+            "launchedAt": T0,
+        }
+        | fields
+    )
+
+
+def test_usage_counts_live_instances_and_borrowed_ones_on_the_shared_pool() -> None:
+    checkout = Domain(metadata=ObjectMeta(name="checkout"), spec=DomainSpec())
+    search = Domain(metadata=ObjectMeta(name="search"), spec=DomainSpec())
+    hosts = [host("h1", "checkout"), host("h2", "checkout"), host("s1", "search"), host("p1", None)]
+    instances = [
+        inst("a", "h1"),
+        inst("b", "h1"),
+        inst("c", "p1"),  # borrowed
+        inst("d", None, state=InstanceState.PENDING),  # waiting: uses nothing
+        inst("e", "h2", state=InstanceState.KILLED),  # ended
+        inst("f", "s1", domain="search"),  # another domain's
+    ]
+    usage = domain_usage(checkout, [checkout, search], hosts, instances, {"cart": Amount(0.5, 256)})
+    assert usage.capacity == Amount(16, 32768)
+    assert (usage.used, usage.instances) == (Amount(1.5, 768), 3)
+    assert usage.borrowed == Amount(0.5, 256)
+    assert usage.by_host == {"h1": Amount(1.0, 512), "h2": Amount(), "p1": Amount(0.5, 256)}
