@@ -4,8 +4,10 @@
 hosts the domain owns (``Host.spec.domain`` or the Domain's hostSelector).
 Usage counts the domain's live placed instances (neither ended nor
 unreachable), wherever they run; an instance on a host that no domain owns (the shared
-pool) counts as borrowed too. Per-host usage is kept for the domain's own
-hosts and the shared-pool hosts it borrows from.
+pool) counts as borrowed too, unless the domain never borrows (``borrow: Never``, e.g.
+the system domain): its instances there run on resources reserved for its role.
+Per-host usage is kept for the domain's own hosts and the shared-pool hosts it
+borrows from.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Mapping
 
-from crds.domain import Domain
+from crds.domain import BorrowPolicy, Domain
 from crds.host import Host
 from reconciler.apps.instances import Instance
 from reconciler.domains.slice import Amount, host_domain
@@ -53,6 +55,7 @@ def domain_usage(
         if found is not None and found.metadata.name == name:
             by_host[h.metadata.name] = Amount()
             capacity = capacity + Amount(h.spec.resources.cpus, float(h.spec.resources.mem))
+    borrows = domain.spec.shared_pool.borrow is not BorrowPolicy.NEVER
     used, borrowed, count = Amount(), Amount(), 0
     for inst in instances:
         if inst.domain != name or not inst.is_active or inst.app not in resources:
@@ -62,6 +65,6 @@ def domain_usage(
         share = resources[inst.app]
         used, count = used + share, count + 1
         by_host[inst.hostname] = by_host.get(inst.hostname, Amount()) + share
-        if inst.hostname in owner and owner[inst.hostname] is None:
+        if borrows and inst.hostname in owner and owner[inst.hostname] is None:
             borrowed = borrowed + share
     return DomainUsage(capacity, used, count, borrowed, by_host)

@@ -14,7 +14,7 @@ from adapters.mesos.operator import MesosOperatorClient
 from adapters.protocols import ObjectKey
 from crds.agentset import AgentSet, AgentSetSpec, ContainerTemplate
 from crds.app import App
-from crds.domain import Domain, DomainSpec, Quota
+from crds.domain import BorrowPolicy, Domain, DomainSpec, Quota, SharedPoolPolicy
 from crds.host import Host, HostResources, HostSpec
 from crds.meta import ObjectMeta
 from e2e.harness import sim_master_settings
@@ -100,7 +100,8 @@ async def test_reserves_dynamically_sets_quota_and_is_idempotent(
 async def test_status_reports_usage_and_borrowed_share(
     store: EtcdStore, mesos: MesosOperatorClient
 ) -> None:
-    await store.create(Domain(metadata=ObjectMeta(name="checkout"), spec=DomainSpec()))
+    borrowing = DomainSpec(shared_pool=SharedPoolPolicy(borrow=BorrowPolicy.WHEN_EXHAUSTED))
+    await store.create(Domain(metadata=ObjectMeta(name="checkout"), spec=borrowing))
     await store.create(host("h1", "checkout"))
     await store.create(host("h2", None))
     await store.create(

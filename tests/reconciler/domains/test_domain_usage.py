@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from crds.domain import Domain, DomainSpec
+from crds.domain import BorrowPolicy, Domain, DomainSpec, SharedPoolPolicy
 from crds.host import Host, HostResources, HostSpec
 from crds.meta import ObjectMeta
 from reconciler.apps.instances import Instance, InstanceState
@@ -43,7 +43,8 @@ def inst(
 
 
 def test_usage_counts_live_instances_and_borrowed_ones_on_the_shared_pool() -> None:
-    checkout = Domain(metadata=ObjectMeta(name="checkout"), spec=DomainSpec())
+    borrowing = DomainSpec(shared_pool=SharedPoolPolicy(borrow=BorrowPolicy.WHEN_EXHAUSTED))
+    checkout = Domain(metadata=ObjectMeta(name="checkout"), spec=borrowing)
     search = Domain(metadata=ObjectMeta(name="search"), spec=DomainSpec())
     hosts = [host("h1", "checkout"), host("h2", "checkout"), host("s1", "search"), host("p1", None)]
     instances = [
@@ -59,3 +60,12 @@ def test_usage_counts_live_instances_and_borrowed_ones_on_the_shared_pool() -> N
     assert (usage.used, usage.instances) == (Amount(1.5, 768), 3)
     assert usage.borrowed == Amount(0.5, 256)
     assert usage.by_host == {"h1": Amount(1.0, 512), "h2": Amount(), "p1": Amount(0.5, 256)}
+
+
+def test_a_domain_that_never_borrows_runs_on_its_reservation_not_borrowed() -> None:
+    system = Domain(metadata=ObjectMeta(name="dcos-system"), spec=DomainSpec())
+    hosts = [host("h1", "checkout"), host("p1", None)]
+    instances = [inst("a", "h1", domain="dcos-system"), inst("b", "p1", domain="dcos-system")]
+    usage = domain_usage(system, [system], hosts, instances, {"cart": Amount(0.5, 256)})
+    assert (usage.used, usage.instances) == (Amount(1.0, 512), 2)
+    assert usage.borrowed == Amount()
