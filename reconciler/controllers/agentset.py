@@ -57,6 +57,7 @@ from reconciler.runtime import (
     spec_or_metadata_changed,
 )
 from reconciler.runtime.conditions import condition
+from reconciler.runtime.finalizers import set_finalizer
 from reconciler.system import (
     SYSTEM_DOMAIN,
     delete_owned,
@@ -207,11 +208,7 @@ class AgentSetReconciler:
         return Result()
 
     async def _set_finalizer(self, agentset: AgentSet, *, present: bool) -> AgentSet:
-        others = [f for f in agentset.metadata.finalizers if f != FINALIZER]
-        finalizers = [*others, FINALIZER] if present else others
-        meta = agentset.metadata.model_copy(update={"finalizers": finalizers})
-        written = await self._store.update(agentset.model_copy(update={"metadata": meta}))
-        return written if isinstance(written, AgentSet) else agentset
+        return await set_finalizer(self._store, agentset, FINALIZER, present=present)
 
     # ---------------------------------------------------------- reporting
 

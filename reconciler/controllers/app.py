@@ -85,6 +85,7 @@ from reconciler.runtime import (
     Result,
     spec_or_metadata_changed,
 )
+from reconciler.runtime.finalizers import set_finalizer
 from reconciler.runtime.informer import Enqueue
 
 __all__ = ["FINALIZER", "AppReconciler", "new_framework", "register"]
@@ -286,12 +287,7 @@ class AppReconciler:
         return Result()
 
     async def _set_finalizer(self, app: App, *, present: bool) -> App:
-        """Write ``app`` with the finalizer added or removed; the App as written."""
-        others = [f for f in app.metadata.finalizers if f != FINALIZER]
-        finalizers = [*others, FINALIZER] if present else others
-        meta = app.metadata.model_copy(update={"finalizers": finalizers})
-        written = await self._store.update(app.model_copy(update={"metadata": meta}))
-        return written if isinstance(written, App) else app
+        return await set_finalizer(self._store, app, FINALIZER, present=present)
 
     # --------------------------------------------------------- reporting
 
