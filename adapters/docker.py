@@ -4,7 +4,8 @@ Everything simple-dcos asks of a Docker engine goes through here: engine
 facts (:meth:`~ContainerRuntime.info`), user bridge networks (a host's IP
 block is the network's ``ip_range``), containers found by label, their
 create/start/wait/stop/remove life cycle, ``exec`` (how COMMAND health checks
-run inside a container), stats for metrics, and importing an image from a
+run inside a container), stats for metrics (:func:`parse_stats`, also what a
+ScalingPolicy's metric source reads), and importing an image from a
 root-fs tarball (``docker import``, so tests never download anything).
 
 :class:`DockerEngine` implements it on aiodocker and is the only module that
@@ -15,7 +16,9 @@ for a missing image/container/network). Short calls run under
 ``request_timeout``; ``wait_container`` and ``exec`` are bounded by the caller.
 
 The callers are ``localcluster.mesos.docker`` (the Docker containerizer of the
-local master) and ``localcluster.dockerd`` (a private engine for tests).
+local master), ``localcluster.dockerd`` (a private engine for tests) and
+``adapters.docker_host``, which reads the Hosts' engines for ``dcos-controller``
+(container stats for a ScalingPolicy's metric rule among them).
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ __all__ = [
     "ExecResult",
     "Mount",
     "Network",
+    "parse_stats",
 ]
 
 logger = logging.getLogger(__name__)
@@ -126,6 +130,8 @@ class ContainerStats:
     """Of one CPU over the engine's last sample interval (200.0 = two CPUs busy)."""
     memory_usage_bytes: int
     memory_limit_bytes: int
+    memory_cache_bytes: int = 0
+    """Inactive page cache inside ``memory_usage_bytes`` (``docker stats`` leaves it out)."""
 
 
 class ContainerRuntime(Protocol):
@@ -358,7 +364,7 @@ class DockerEngine:
             f"stats of container {container_id}",
             self._container(container_id).stats(stream=False, timeout=None),
         )
-        return _stats(samples[-1] if samples else {})
+        return parse_stats(samples[-1] if samples else {})
 
     def _container(self, container_id: str) -> aiodocker.containers.DockerContainer:
         return self._docker.containers.container(container_id)
@@ -455,7 +461,10 @@ def _container(raw: JsonDict) -> Container:
     )
 
 
-def _stats(raw: JsonDict) -> ContainerStats:
+def parse_stats(raw: JsonDict) -> ContainerStats:
+    """A non-streaming ``/containers/{id}/stats`` answer: CPU from the ``cpu_stats`` /
+    ``precpu_stats`` delta (the engine's last two samples), memory less the inactive
+    page cache, as ``docker stats`` shows them."""
     cpu: JsonDict = raw.get("cpu_stats") or {}
     pre: JsonDict = raw.get("precpu_stats") or {}
     used = cpu.get("cpu_usage", {}).get("total_usage", 0) - pre.get("cpu_usage", {}).get(
@@ -463,8 +472,12 @@ def _stats(raw: JsonDict) -> ContainerStats:
     )
     system = cpu.get("system_cpu_usage", 0) - pre.get("system_cpu_usage", 0)
     memory: JsonDict = raw.get("memory_stats") or {}
+    detail: JsonDict = memory.get("stats") or {}
+    # cgroup v2 reports inactive_file, v1 total_inactive_file: what docker stats subtracts.
+    cache = detail.get("inactive_file", detail.get("total_inactive_file", 0))
     return ContainerStats(
         cpu_percent=100.0 * (cpu.get("online_cpus") or 1) * used / system if system > 0 else 0.0,
         memory_usage_bytes=int(memory.get("usage", 0)),
         memory_limit_bytes=int(memory.get("limit", 0)),
+        memory_cache_bytes=int(cache or 0),
     )

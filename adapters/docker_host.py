@@ -23,6 +23,17 @@ subnet and gateway and the host's block as ip-range. A missing network is
 created with the plan's labels; an existing one is never changed (containers
 may be attached): it is returned as found, for the caller to compare.
 
+:meth:`DockerHostReader.usage` (an :class:`adapters.protocols.UsageReader`,
+a ScalingPolicy's metric source) lists the running containers whose task
+label starts with a prefix and reads the stats of each at once, one
+non-streaming read per container: the engine answers after its next sample
+(about a second) with the one before as ``precpu_stats``, so CPUs used is
+the ``cpu_stats``/``precpu_stats`` delta and memory the usage less the
+inactive page cache (:func:`adapters.docker.parse_stats`). The Docker
+containerizer sets no ``--cpus``/``--memory``, so no limits are reported and
+the caller measures against what the task asked. A container that ends
+between the list and its stats is left out.
+
 The endpoint is a unix socket (``unix:///var/run/docker.sock``) or TCP with
 mutual TLS (``tcp://10.0.0.5:2376`` plus CA, certificate and key files, as
 ``dockerd --tlsverify`` expects). Every failure leaves as
@@ -32,7 +43,9 @@ mutual TLS (``tcp://10.0.0.5:2376`` plus CA, certificate and key files, as
 from __future__ import annotations
 
 import asyncio
+import json
 import ssl
+from collections.abc import Sequence
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network, ip_address, ip_network
 from typing import Any
@@ -40,9 +53,11 @@ from typing import Any
 import aiodocker
 import aiohttp
 
+from adapters.docker import ContainerStats, parse_stats
 from adapters.protocols import (
     TASK_ID_LABEL,
     BridgeState,
+    ContainerUsage,
     DockerHostState,
     LabelledContainer,
     NetworkEnsured,
@@ -164,6 +179,51 @@ class DockerHostReader:
         except TimeoutError as exc:
             raise DockerError(f"engine {where}: no answer within {self.request_timeout}s") from exc
         raise DockerError(f"engine {where}: network {plan.name} vanished while being created")
+
+    async def usage(self, task_prefix: str) -> Sequence[ContainerUsage]:
+        """The running containers whose task label starts with ``task_prefix``."""
+        where = self.endpoint.url
+        try:
+            async with asyncio.timeout(self.request_timeout):
+                listed: list[JsonDict] = await self._docker._query_json(
+                    "containers/json", params={"filters": json.dumps({"label": [self.label]})}
+                )
+                chosen = [
+                    (str(raw["Id"]), str((raw.get("Labels") or {}).get(self.label, "")))
+                    for raw in listed
+                    if str((raw.get("Labels") or {}).get(self.label, "")).startswith(task_prefix)
+                ]
+                answers = await asyncio.gather(
+                    *(self._stats(container_id) for container_id, _ in chosen),
+                    return_exceptions=True,
+                )
+        except aiodocker.DockerError as exc:
+            raise DockerError(f"engine {where}: {exc.message}", status=exc.status) from exc
+        except (aiohttp.ClientError, OSError, ssl.SSLError) as exc:
+            raise DockerError(f"engine {where}: {exc}") from exc
+        except TimeoutError as exc:
+            raise DockerError(f"engine {where}: no answer within {self.request_timeout}s") from exc
+        out = []
+        for (_, task_id), answer in zip(chosen, answers, strict=True):
+            if isinstance(answer, aiodocker.DockerError) and answer.status == 404:
+                continue  # ended since the list
+            if isinstance(answer, aiodocker.DockerError):
+                raise DockerError(f"engine {where}: stats: {answer.message}", status=answer.status)
+            if isinstance(answer, BaseException):
+                raise DockerError(f"engine {where}: stats: {answer}") from answer
+            out.append(
+                ContainerUsage(
+                    task_id=task_id,
+                    cpus_used=answer.cpu_percent / 100.0,
+                    mem_bytes=max(0, answer.memory_usage_bytes - answer.memory_cache_bytes),
+                )
+            )
+        return out
+
+    async def _stats(self, container_id: str) -> ContainerStats:
+        container = self._docker.containers.container(container_id)
+        samples: list[JsonDict] = await container.stats(stream=False)
+        return parse_stats(samples[-1] if samples else {})
 
     async def _find_network(self, name: str) -> BridgeState | None:
         networks: list[JsonDict] = await self._docker.networks.list()

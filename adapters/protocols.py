@@ -26,6 +26,7 @@ __all__ = [
     "TASK_ID_LABEL",
     "BlockAllocation",
     "BridgeState",
+    "ContainerUsage",
     "Create",
     "Delete",
     "DockerHostEngine",
@@ -46,6 +47,7 @@ __all__ = [
     "StoreReader",
     "StoreWriter",
     "Update",
+    "UsageReader",
     "WatchEvent",
     "WriteOp",
 ]
@@ -377,6 +379,10 @@ class RawStore(Protocol):
 # (``adapters.mesos.tasks.MesosWireCodec``), so the reconciler never names a wire type.
 
 
+ReservationKind = tuple[str, str | None]
+"""A reservation's type (``STATIC`` or ``DYNAMIC``) and principal (None for static ones)."""
+
+
 @dataclass(frozen=True)
 class OfferAmounts:
     """Scalar resources and inclusive port ranges of one part of an offer."""
@@ -398,6 +404,10 @@ class OfferView:
     attributes: dict[str, str | float]
     reserved: OfferAmounts = OfferAmounts()
     unreserved: OfferAmounts = OfferAmounts()
+    reservation: ReservationKind = ("STATIC", None)
+    """How the reserved part is reserved: every resource of it carries this reservation."""
+    agent_ip: str | None = None
+    """The agent's address (the offer's ``url``), where its tasks' host ports listen."""
 
 
 @dataclass(frozen=True)
@@ -447,7 +457,8 @@ class TaskLaunch:
     cpus: float
     mem: float
     disk: float
-    image: str
+    image: str | None
+    """None: a Mesos command task (no ContainerInfo) running ``command`` + ``args``."""
     command: tuple[str, ...] | None = None
     args: tuple[str, ...] | None = None
     env: Mapping[str, str] = field(default_factory=dict)
@@ -462,9 +473,14 @@ class TaskLaunch:
     """Join ``network`` as a Docker user-defined network at ``ip`` (``docker run --ip``):
     the host's Docker engine is declared, so the network exists there. False: the address
     is only a static request in ``network_infos`` and Docker's own network is bridge."""
+    host_network: bool = False
+    """Share the host's network (Docker HOST): no address, no port mappings."""
     volumes: tuple[Volume, ...] = ()
     health_checks: tuple[HealthCheck, ...] = ()
     labels: Mapping[str, str] = field(default_factory=dict)
+    reservation: ReservationKind = ("STATIC", None)
+    """The reservation the reserved resources carry (the offer's, exactly: Mesos matches
+    a task's resources against the offer's, reservation included)."""
 
 
 class MesosCodec(Protocol):
@@ -800,3 +816,34 @@ class DockerHostEngine(DockerHostReader, Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+# Container usage: what a ScalingPolicy's metric rule reads.
+
+
+@dataclass(frozen=True)
+class ContainerUsage:
+    """One running container's usage over its reader's last sample interval.
+
+    ``task_id`` is its Mesos task id; ``cpus_used`` the CPUs it kept busy on
+    average (1.0: one core) and ``mem_bytes`` its resident memory, None until
+    known (CPU needs two samples). ``cpus_limit`` and ``mem_limit_bytes`` are
+    the limits it runs under when the reader knows them (a Mesos agent does; a
+    Docker container started without limits has none), else None.
+    """
+
+    task_id: str
+    cpus_used: float | None
+    mem_bytes: int | None
+    cpus_limit: float | None = None
+    mem_limit_bytes: int | None = None
+
+
+class UsageReader(Protocol):
+    """Reads containers' usage: the Mesos agents' ``/monitor/statistics``
+    (``adapters.mesos.monitor``) or a Docker engine's stats (``adapters.docker_host``)."""
+
+    async def usage(self, task_prefix: str) -> Sequence[ContainerUsage]:
+        """The running containers whose task id starts with ``task_prefix``;
+        MesosUnavailable or DockerError when nothing could be read."""
+        ...

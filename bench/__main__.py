@@ -23,6 +23,7 @@ NAMES = (
     "registry_sync",
     "sale_day",
     "domains",
+    "giveback",
 )
 
 

@@ -79,15 +79,7 @@ def _agentset(manager: Manager) -> None:
     agentset.register(manager)
 
 
-def _scalingpolicy(manager: Manager) -> None:
-    """The ScalingPolicy controller: an App's instances from schedules (etcd only);
-    metric rules act once a metric source is configured."""
-    from reconciler.controllers import scalingpolicy
-
-    scalingpolicy.register(manager)
-
-
-CONTROLLERS: list[Callable[[Manager], None]] = [_ippool, _agentset, _scalingpolicy]
+CONTROLLERS: list[Callable[[Manager], None]] = [_ippool, _agentset]
 """Each registers one controller on the manager (``manager.controller(...)...complete(r)``)."""
 
 
@@ -231,6 +223,7 @@ async def _run(args: argparse.Namespace) -> None:
         for register in CONTROLLERS:
             register(manager)
         await _register_hosts(manager, args, stack, cmdb=cmdb)
+        await _register_scaling(manager, args, stack)
         if args.mesos is not None:
             await _register_mesos(manager, args.mesos, fenced, stack, cmdb=cmdb)
         manager.bind()
@@ -305,6 +298,38 @@ async def _register_hosts(
     )
 
 
+async def _register_scaling(
+    manager: Manager, args: argparse.Namespace, stack: contextlib.AsyncExitStack
+) -> None:
+    """The ScalingPolicy controller: an App's instances from schedules (etcd only) and,
+    for metric rules, load from the Docker engines of the Hosts that declare one
+    (``spec.engine``) and else, with ``--mesos``, from the agents'
+    ``/monitor/statistics``. Without either a metric rule waits (its load is unknown)."""
+    from adapters.docker_host import DockerHostReader, EngineEndpoint
+    from crds.host import HostEngine
+    from reconciler.controllers import scalingpolicy
+    from reconciler.scaling.metrics import EngineUsage, FirstOf, MetricSource, UsageMetrics
+
+    def open_engine(spec: HostEngine) -> DockerHostReader:
+        endpoint = EngineEndpoint(spec.url, spec.ca_file, spec.cert_file, spec.key_file)
+        reader = DockerHostReader(endpoint, network=spec.network)
+        stack.push_async_callback(reader.close)
+        return reader
+
+    store = manager.store
+    sources: list[MetricSource] = [
+        UsageMetrics(EngineUsage(store, open_engine), store, name="docker stats")
+    ]
+    if args.mesos is not None:
+        from adapters.mesos.http import MesosSettings
+        from adapters.mesos.monitor import MesosAgentMonitor
+
+        urls = tuple(part.strip() for part in args.mesos.split(","))
+        monitor = await stack.enter_async_context(MesosAgentMonitor(MesosSettings(masters=urls)))
+        sources.append(UsageMetrics(monitor, store, name="agent statistics"))
+    scalingpolicy.register(manager, metrics=FirstOf(*sources))
+
+
 async def _open_cmdb(args: argparse.Namespace, stack: contextlib.AsyncExitStack) -> Cmdb | None:
     """The CMDB client of ``--cmdb`` (closed with ``stack``); None without it."""
     if args.cmdb is None:
@@ -343,6 +368,9 @@ async def _register_mesos(
     )
     app.register(manager, framework=framework)
     await _register_domains(manager, urls, stack, instances=framework.records.all)
+    from reconciler.controllers import registrymirror
+
+    registrymirror.register(manager, instances=framework.records.all)
     if cmdb is not None:
         from reconciler.cmdb import mapping
 

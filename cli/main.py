@@ -30,6 +30,7 @@ from cli.commands.get import get
 from cli.commands.hosts import hosts
 from cli.commands.ipam import ipam
 from cli.commands.plan import plan
+from cli.commands.registry import registry
 from cli.commands.rollout import rollout
 from cli.commands.scale import scale
 from cli.commands.scaling import scaling
@@ -89,6 +90,7 @@ app.add_typer(rollout)
 app.add_typer(hosts)
 app.add_typer(ipam)
 app.add_typer(scaling)
+app.add_typer(registry)
 
 
 # The local data center: cli/up.py.

@@ -4,7 +4,8 @@
 the state folder, waits until it answers, applies ``specs/`` as the ApplySet
 ``specs`` with pruning, then starts the CMDB (the local NetBox, seeded with
 the Hosts of the specs) and the local Mesos master with one sim agent per
-Host of the specs (a domain's hosts reserved for its role), then two
+Host of the specs (unreserved: the Domain controller reserves a domain's
+hosts for its role and each host's system slice dynamically), then two
 ``dcos-controller run`` replicas (``controller-a`` and ``controller-b``,
 metrics on 127.0.0.1:9101 and :9102) on that etcd, that master and that
 CMDB. It then
@@ -53,12 +54,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from crds.agentset import AgentSet
-    from crds.host import Host
-    from crds.registrymirror import RegistryMirror
+from typing import Any
 
 __all__ = ["down", "up"]
 
@@ -158,6 +154,9 @@ def up(
             *("--docker-socket", str(docker)),
             *("--docker-stand-in", STAND_IN),
             *("--docker-host-root", str((state_dir / "hosts").absolute())),
+            # Command tasks (registry replicas, which have no image) stay simulated,
+            # as with --containerizer sim: the local hosts run no registry.
+            *("--command-containerizer", "sim"),
         )
     _start_mesos(
         state_dir=state_dir,
@@ -478,40 +477,13 @@ async def _apply_specs(
             _say(f"  {result.key} {result.action.value}")
     kinds = Counter(obj.kind for obj in listing.items)
     _say("the store now holds: " + ", ".join(f"{n} {kind}" for kind, n in kinds.items()))
-    from crds.agentset import AgentSet
     from crds.app import App
-    from crds.domain import Domain
     from crds.host import Host
-    from crds.registrymirror import RegistryMirror
     from localcluster.datacenter import cluster_from_hosts, netbox_seed
-    from reconciler.system import SYSTEM_ROLE
 
-    roles = {o.metadata.name: o.mesos_role for o in listing.items if isinstance(o, Domain)}
     hosts = [o for o in listing.items if isinstance(o, Host)]
-    images = [str(o.spec.image) for o in listing.items if isinstance(o, App)]
-    slices = _system_slices(
-        hosts,
-        [o for o in listing.items if isinstance(o, AgentSet)],
-        [o for o in listing.items if isinstance(o, RegistryMirror)],
-    )
-    cluster = cluster_from_hosts(hosts, roles, system_role=SYSTEM_ROLE, system_slices=slices)
-    return cluster, images, netbox_seed(hosts)
-
-
-def _system_slices(
-    hosts: list[Host], agentsets: list[AgentSet], mirrors: list[RegistryMirror]
-) -> dict[str, tuple[float, float]]:
-    """Per host, the (cpus, mem) of its system slice: the AgentSets whose hostSelector
-    matches it and one replica of each matching RegistryMirror, as the Domain
-    controller reserves it (:func:`reconciler.domains.system_slice`)."""
-    from reconciler.domains import system_slice
-
-    slices: dict[str, tuple[float, float]] = {}
-    for host in hosts:
-        amount = system_slice(host, agentsets, mirrors)
-        if not amount.empty:
-            slices[host.metadata.name] = (amount.cpus, amount.mem)
-    return slices
+    images = [o.spec.image for o in listing.items if isinstance(o, App) and o.spec.image]
+    return cluster_from_hosts(hosts), images, netbox_seed(hosts)
 
 
 # ------------------------------------------------------------ convergence

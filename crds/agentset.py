@@ -6,18 +6,20 @@ AgentSet declares one of them: its container template and the hosts it runs
 on. The AgentSet controller launches one instance per Active host that
 matches ``hostSelector``, removes it from hosts that stop matching, and rolls
 a changed template ``updateStrategy.maxUnavailable`` hosts at a time. Agent
-containers run under the role of the host's domain but count against no
-domain's quota.
+containers run in the system domain, on the slice each host reserves for
+the role ``dcos-system``, and count against no business domain's quota;
+Apps outside the system domain land on a host only once its agents are
+ready.
 """
 
 from __future__ import annotations
 
-import enum
 import re
 from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator
 
+from crds.app import ContainerNetwork
 from crds.common import EnvMap, ImageRef, LabelSelector, MemoryMiB, Volume
 from crds.meta import DcosModel, PrinterColumn, Resource, Scope, Status
 from crds.registry import register
@@ -35,9 +37,8 @@ __all__ = [
 _PERCENT = re.compile(r"^([1-9][0-9]?|100)%$")
 
 
-class AgentNetwork(enum.StrEnum):
-    HOST = "host"
-    BRIDGE = "bridge"
+AgentNetwork = ContainerNetwork
+"""host or bridge, as for an App (``App.spec.network``)."""
 
 
 class ContainerTemplate(DcosModel):

@@ -42,6 +42,7 @@ __all__ = [
     "Backoff",
     "Constraint",
     "ConstraintOperator",
+    "ContainerNetwork",
     "UpgradeStrategy",
     "effective_env",
 ]
@@ -66,6 +67,15 @@ _NEEDS_VALUE = {
 }
 _INTEGER_VALUE = {ConstraintOperator.MAX_PER, ConstraintOperator.GROUP_BY}
 _REGEX_VALUE = {ConstraintOperator.LIKE, ConstraintOperator.UNLIKE}
+
+
+class ContainerNetwork(enum.StrEnum):
+    """How a container is networked."""
+
+    BRIDGE = "bridge"
+    """Its own address, from the IPPool of its host when a pool selects the host."""
+    HOST = "host"
+    """The host's network: no address of its own, its ports are the offer's."""
 
 
 class Constraint(DcosModel):
@@ -171,10 +181,12 @@ class Backoff(DcosModel):
 class AppSpec(DcosModel):
     """The service's containers, how many, where they may run and how they are checked."""
 
-    image: ImageRef
-    """Docker image: [registry[:port]/]repo[:tag][@sha256:digest]."""
+    image: ImageRef | None = None
+    """Docker image: [registry[:port]/]repo[:tag][@sha256:digest]. Left out, the App
+    runs ``command`` on the host as a Mesos command task (no container)."""
     command: list[str] | None = None
-    """Replaces the image's entrypoint, e.g. ["/bin/cart"]."""
+    """Replaces the image's entrypoint, e.g. ["/bin/cart"]; without an image, the
+    program and arguments to run on the host (the offer's ports as PORT0, PORT1...)."""
     args: list[str] | None = None
     """Replaces the image's default arguments (cmd)."""
     instances: int = Field(default=1, ge=0)
@@ -193,6 +205,10 @@ class AppSpec(DcosModel):
     """Host directories mounted into the container, e.g. the log directory."""
     ip_pool: Name | None = None
     """The IPPool container addresses come from; left out, the pool of the host."""
+    network: ContainerNetwork = ContainerNetwork.BRIDGE
+    """bridge: an address of its own from the IPPool (above); host: share the host's
+    network and take no pool address, as per-host agents do. An App without an image
+    always shares the host's network."""
     constraints: list[Constraint] = Field(
         default_factory=list, json_schema_extra=_constraint_items_schema
     )
@@ -207,6 +223,16 @@ class AppSpec(DcosModel):
     """Labels put on the Mesos tasks and Docker containers (not used for selection)."""
     progress_deadline_seconds: int = Field(default=600, ge=1)
     """A rollout that makes no progress for this long fails (Progressing=False)."""
+
+    @model_validator(mode="after")
+    def _image_or_command(self) -> Self:
+        if self.image is None and not self.command:
+            raise ValueError("an App needs an image, or a command to run without one")
+        if self.network is ContainerNetwork.HOST and self.ip_pool is not None:
+            raise ValueError(
+                f"ipPool: {self.ip_pool} is given but network is host (no address of its own)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _references(self) -> Self:

@@ -4,10 +4,10 @@ A Domain maps to one Mesos role. Its hosts are the Hosts whose ``spec.domain``
 names it, plus any matched by ``hostSelector``; Hosts with no domain form the
 shared pool. When a domain's own hosts are full, ``sharedPool.borrow`` decides
 whether it may place instances on the shared pool, up to ``maxBorrow``; the
-Domain controller gives borrowed capacity back once the domain's own hosts
-have room again. App and ScalingPolicy objects live inside a domain
-(``metadata.domain``), and Apps take their ``TZ`` from the domain's timezone
-(:func:`crds.app.effective_env`).
+App controller gives borrowed instances back (replaced at home within the
+App's capacity bounds) once the domain's own hosts have room again. App and
+ScalingPolicy objects live inside a domain (``metadata.domain``), and Apps
+take their ``TZ`` from the domain's timezone (:func:`crds.app.effective_env`).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ __all__ = [
     "BorrowLimit",
     "BorrowPolicy",
     "Domain",
+    "DomainHostStatus",
     "DomainSpec",
     "DomainStatus",
     "FreezeWindow",
@@ -166,6 +167,25 @@ class DomainSpec(DcosModel):
         return value
 
 
+class DomainHostStatus(DcosModel):
+    """One host of the domain's own, or of the shared pool while the domain borrows there."""
+
+    host: str
+    """The host's name."""
+    borrowed: bool = False
+    """A shared-pool host the domain's instances borrow; False: one of its own hosts."""
+    cpus: float | None = None
+    """CPU shares of the host (its own hosts only)."""
+    mem: float | None = None
+    """Memory in MiB of the host (its own hosts only)."""
+    used_cpus: float = 0.0
+    """CPU shares its instances there use."""
+    used_mem: float = 0.0
+    """Memory in MiB its instances there use."""
+    instances: int = 0
+    """Its live instances there."""
+
+
 class DomainStatus(Status):
     """What the Domain controller observed."""
 
@@ -185,6 +205,8 @@ class DomainStatus(Status):
     """CPU shares currently taken from the shared pool."""
     borrowed_mem: float | None = None
     """Memory in MiB currently taken from the shared pool."""
+    per_host: list[DomainHostStatus] = Field(default_factory=list)
+    """Capacity and use per host: its own hosts, then the shared-pool hosts it borrows."""
 
 
 @register

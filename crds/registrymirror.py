@@ -101,6 +101,8 @@ class ReplicaStatus(DcosModel):
     """Host running the replica."""
     address: str
     """host:port of its registry API."""
+    instance: str | None = None
+    """The instance (Mesos task) of the replica App running it."""
     ready: bool = False
     """Answers the registry API."""
     primary: bool = False

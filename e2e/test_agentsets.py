@@ -1,12 +1,13 @@
-"""AgentSets end to end: onboarded hosts get their agent, a drained host loses it, and a
-changed template rolls over the hosts never more than maxUnavailable down at once.
+"""AgentSets end to end: onboarded hosts get their agent, a drained host loses it, a
+changed template rolls over the hosts never more than maxUnavailable down at once, and
+a host onboarded into a domain runs its agents before any App instance lands there.
 
 The installed ``dcos-controller`` runs on the test's etcd and a local master
-of four sim agents named like the Hosts applied, each with a static slice
-reserved for the role ``dcos-system`` (what the Domain controller reserves
-dynamically in a data center). The rollout bound is checked on the instance
-records at every etcd revision: an agent is up while its App has a healthy
-instance.
+of four sim agents named like the Hosts applied, all unreserved: the Domain
+controller reserves each host's system slice for the role ``dcos-system``
+(and a domain's hosts for its role) dynamically. The rollout bound and the
+agents-first order are checked on the instance records at every etcd
+revision: an agent is up while its App has a healthy instance.
 """
 
 from __future__ import annotations
@@ -27,11 +28,11 @@ from adapters.etcd import EtcdStore
 from adapters.etcd.client import prefix_end
 from adapters.protocols import ObjectKey
 from crds.agentset import AgentSet
-from e2e.harness import Stack, UpCluster, sim_master_settings, until
+from e2e.harness import Stack, UpCluster, instance_records, sim_master_settings, until
 from localcluster.mesos.server import LocalMaster
 from localcluster.mesos.settings import AgentSpec
 from reconciler.apps.instances import Instance
-from reconciler.system import SYSTEM_DOMAIN, SYSTEM_ROLE
+from reconciler.system import SYSTEM_DOMAIN
 
 HOSTS = ("node-1", "node-2", "node-3", "node-4")
 
@@ -68,6 +69,47 @@ spec:
 """
 
 
+SHOP_HOST = """\
+apiVersion: dcos/v1
+kind: Host
+metadata:
+  name: {name}
+  labels:
+    agents: "true"
+spec:
+  lifecycle: Active
+  domain: shop
+  address: 127.0.0.1
+  resources:
+    cpus: 4
+    mem: 4096
+"""
+
+SHOP = """\
+apiVersion: dcos/v1
+kind: Domain
+metadata:
+  name: shop
+spec:
+  sharedPool:
+    borrow: Never
+---
+apiVersion: dcos/v1
+kind: App
+metadata:
+  name: web
+  domain: shop
+spec:
+  image: registry.example.com/shop/web:1
+  command: ["/bin/sh", "-c", "sleep 3600"]
+  instances: 4
+  cpus: 0.1
+  mem: 32
+  constraints:
+    - ["hostname", "UNIQUE"]
+"""
+
+
 def hosts(draining: str | None = None) -> str:
     docs = [HOST.format(name=n, lifecycle="Draining" if n == draining else "Active") for n in HOSTS]
     return "---\n".join(docs)
@@ -81,7 +123,6 @@ async def sim_master() -> AsyncIterator[LocalMaster]:
             cpus=4,
             mem=4096,
             ports="31000-31019",
-            reservations=((SYSTEM_ROLE, "cpus:1;mem:512"),),
         )
         for name in HOSTS
     )
@@ -152,6 +193,70 @@ class AvailabilityWatch:
             self._check()
 
 
+class AgentsFirstWatch:
+    """At every etcd revision of the instance records: every App instance outside the
+    system domain placed on a host finds that host's agents running there already."""
+
+    def __init__(self, store: EtcdStore, agents: dict[str, list[str]]) -> None:
+        self.store = store
+        self.agents = agents  # host -> the agent Apps it must run first
+        self.start = store.keys.raw("instances") + b"/"
+        self.records: dict[bytes, bytes] = {}
+        self.revision = 0
+        self.checked = 0
+        self.landed: set[str] = set()  # hosts an App instance landed on
+        self.violations: list[str] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> Self:
+        kvs, self.revision, _ = await self.store.client.range(self.start, prefix_end(self.start))
+        self.records = {kv.key: kv.value for kv in kvs}
+        self._check()
+        self._task = asyncio.create_task(self._follow(), name="e2e:agents-first-watch")
+        return self
+
+    async def _follow(self) -> None:
+        watch = self.store.client.watch(
+            self.start, prefix_end(self.start), start_revision=self.revision + 1
+        )
+        async for record in watch:
+            if record.kv.mod_revision != self.revision:
+                self._check()
+                self.revision = record.kv.mod_revision
+            if record.deleted:
+                self.records.pop(record.kv.key, None)
+            else:
+                self.records[record.kv.key] = record.kv.value
+
+    def _check(self) -> None:
+        instances = [Instance.from_json(v) for v in self.records.values()]
+        running = {(i.app, i.hostname) for i in instances if i.is_running}
+        for inst in instances:
+            if inst.domain == SYSTEM_DOMAIN or not inst.is_active or inst.hostname is None:
+                continue
+            self.landed.add(inst.hostname)
+            for agent in self.agents.get(inst.hostname, []):
+                if (agent, inst.hostname) not in running:
+                    self.violations.append(
+                        f"revision {self.revision}: {inst.instance_id} on {inst.hostname}"
+                        f" before its agent {agent} runs"
+                    )
+        self.checked += 1
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        assert self._task is not None
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        if exc_type is None:
+            self._check()
+
+
 def running_agents(master: LocalMaster) -> dict[str, str]:
     """Running task id -> the agent hostname it runs on."""
     names = {a.id: a.hostname for a in master.master.state.agents.values()}
@@ -203,7 +308,7 @@ async def test_agents_follow_hosts_and_roll_within_the_bound(
     assert watch.checked > 4
     assert 1 <= watch.most_down <= 2, f"{watch.most_down} agents down at once, bound 2"
     for app in agents:
-        assert (await stack.app(SYSTEM_DOMAIN, app)).spec.image.endswith("proxy:2")
+        assert str((await stack.app(SYSTEM_DOMAIN, app)).spec.image).endswith("proxy:2")
 
     await stack.apply(hosts(draining="node-4"))
 
@@ -254,9 +359,37 @@ async def _no_tasks(master: LocalMaster) -> bool:
     return not running_agents(master)
 
 
+async def test_a_host_onboarded_into_a_domain_runs_its_agents_before_any_app(
+    sim_master: LocalMaster, sim_stack: Stack
+) -> None:
+    stack = sim_stack
+    stack.apps += [("shop", "web")]
+    first, new = HOSTS[:3], HOSTS[3]
+    agents = {host: [f"proxy-{host}"] for host in HOSTS}
+    async with AgentsFirstWatch(stack.store, agents) as watch:
+        await stack.apply("---\n".join(SHOP_HOST.format(name=n) for n in first))
+        await stack.apply(AGENTSET.format(tag="1"))
+        await stack.apply(SHOP)
+
+        async def on(hosts: set[str]) -> bool:
+            records = await instance_records(stack.store, "shop", "web")
+            return {r.hostname for r in records if r.is_running} == hosts
+
+        # UNIQUE hostname: the fourth instance waits for a fourth host of the domain.
+        await stack.until("web on the domain's three hosts", lambda: on(set(first)))
+        await stack.apply(SHOP_HOST.format(name=new))
+        await stack.until(f"web on {new} too", lambda: on(set(HOSTS)))
+    assert watch.checked > 4
+    assert watch.landed == set(HOSTS)
+    assert watch.violations == []
+    described = await stack.ctl("describe", "app", "web", "-d", "shop")
+    assert described.code == 0, described.err
+    assert f"waiting for agents on {new}: proxy" in described.out, described.out
+
+
 def test_make_up_runs_the_example_agents_on_every_host(tmp_path: Path) -> None:
     """specs/agentsets.yaml on the example data center: every AgentSet becomes Ready."""
-    with UpCluster(tmp_path, up_wait=8, timeout=120) as cluster:
+    with UpCluster(tmp_path, up_wait=30, timeout=120) as cluster:
         cluster.up()
         deadline = time.monotonic() + 60
         while True:
@@ -274,5 +407,7 @@ def test_make_up_runs_the_example_agents_on_every_host(tmp_path: Path) -> None:
             if time.monotonic() > deadline:
                 pytest.fail(f"AgentSets not ready after 60 s: {counts}")
             time.sleep(0.5)  # polling another process's state; nothing to wait on
-        apps = json.loads(cluster.run("get", "apps", "-d", SYSTEM_DOMAIN, "-o", "json").stdout)
+        owned = ("-l", "dcos/owner-kind=AgentSet")  # the registry replicas live there too
+        listed = cluster.run("get", "apps", "-d", SYSTEM_DOMAIN, *owned, "-o", "json")
+        apps = json.loads(listed.stdout)
         assert len(apps["items"]) == sum(d for d, _, _ in counts.values())

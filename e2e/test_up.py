@@ -22,7 +22,7 @@ from e2e.harness import UpCluster, process_running
 
 @pytest.fixture
 def cluster(tmp_path: Path) -> Iterator[UpCluster]:
-    with UpCluster(tmp_path, up_wait=8, timeout=120) as cluster:
+    with UpCluster(tmp_path, up_wait=30, timeout=120) as cluster:
         yield cluster
 
 
@@ -80,7 +80,7 @@ def test_up_applies_specs_then_edits_converge_and_down_stops_etcd(cluster: UpClu
     }
     assert running == desired, first.stdout
     rows = _instance_rows(first.stdout)
-    assert scaled <= {row[0] for row in rows if row[3] == "Running"}
+    assert scaled <= {row[0] for row in rows if row[3] == "Running"}, first.stdout
     assert sorted(row[0] for row in rows if row[3] == "Running" and row[0] not in scaled) == sorted(
         app for app, n in desired.items() for _ in range(n)
     )
@@ -88,8 +88,18 @@ def test_up_applies_specs_then_edits_converge_and_down_stops_etcd(cluster: UpClu
         h["metadata"]["name"]
         for h in json.loads(cluster.run("get", "hosts", "-o", "json").stdout)["items"]
     }
-    ips = [row[2] for row in rows]  # every host of specs/ is in a pool: one address each
+    # every host of specs/ is in a pool: one address each, but for the Apps that share
+    # their host's network: the per-host agents and the registry replicas (command tasks)
+    host_network = {
+        f"{a['metadata']['domain']}/{a['metadata']['name']}"
+        for a in json.loads(cluster.run("get", "apps", "-A", "-o", "json").stdout)["items"]
+        if "image" not in a["spec"] or a["spec"].get("network") == "host"
+    }
+    assert {app.split("/")[0] for app in host_network} == {"dcos-system"}
+    assert "dcos-system/sh1" in host_network
+    ips = [row[2] for row in rows if row[0] not in host_network]
     assert "-" not in ips and len(ips) == len(set(ips))
+    assert {row[2] for row in rows if row[0] in host_network} == {"-"}
     started = cluster.pids()
     assert set(started) == {"etcd", "netbox", "mesos", "controller-a", "controller-b"}
     assert all(process_running(pid) for pid in started.values())

@@ -79,13 +79,19 @@ def test_up_with_docker_runs_every_instance_as_a_container_and_down_stops_it(
     assert (cluster.state / "containerizer").read_text().strip() == "docker"
 
     # every desired instance is a running container of the private engine, with our labels
+    # (Apps without an image, the registry replicas, run command tasks, simulated here)
     scaled = cluster.scaled_apps()  # their count follows the clock: a sale window may be open
     desired = {
         (a["metadata"]["domain"], a["metadata"]["name"]): a["spec"]["instances"]
         for a in listing
         if f"{a['metadata']['domain']}/{a['metadata']['name']}" not in scaled
+        and "image" in a["spec"]
     }
-    images = {(a["metadata"]["domain"], a["metadata"]["name"]): a["spec"]["image"] for a in listing}
+    images = {
+        (a["metadata"]["domain"], a["metadata"]["name"]): a["spec"]["image"]
+        for a in listing
+        if "image" in a["spec"]
+    }
     containers = [c for c in cluster.containers() if c.state == "running"]
     per_app: dict[tuple[str, str], int] = {}
     for container in containers:

@@ -2,13 +2,12 @@
 
 The specs describe servers as Host objects; the local master gets one agent
 per Host that is not Decommissioned, with the Host's name as hostname, its
-rack, dc and custom attributes, and its resources. A Host dedicated to a
-business domain has all its resources statically reserved for that domain's
-Mesos role, as the platform reserves a domain's servers; the others are the
-shared pool; its host ports are reserved with the rest, so the role's
-offers carry them. A slice of each host (the resources of the AgentSets
-that select it) is reserved for the system role instead, so the per-host
-agents always fit. :func:`cluster_from_hosts` is that mapping (pure);
+rack, dc and custom attributes, and its resources, all unreserved: the
+Domain controller reserves them once the controllers run (dynamic
+reservations: each host's system slice for the per-host agents, the rest of
+a domain's host for the domain's role), as it does on a real data center,
+and placement puts nothing on a domain's host before its reservation exists.
+:func:`cluster_from_hosts` is that mapping (pure);
 :func:`start_mesos_detached` runs ``python -m localcluster mesos`` in its own
 session so it outlives ``dcosctl up``, and :func:`stop_mesos` stops exactly it.
 
@@ -37,7 +36,7 @@ import asyncio
 import itertools
 import logging
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -89,46 +88,22 @@ def prepare_docker(socket_path: Path, *, images: Iterable[str]) -> list[str]:
     return asyncio.run(prepare())
 
 
-def cluster_from_hosts(
-    hosts: Iterable[Host],
-    roles: Mapping[str, str],
-    *,
-    system_role: str | None = None,
-    system_slices: Mapping[str, tuple[float, float]] | None = None,
-) -> dict[str, Any]:
-    """The cluster file of the local master: one agent per usable Host.
-
-    ``roles`` maps a domain name to its Mesos role (a domain missing from it
-    uses its own name, as Domain.mesos_role does). ``system_slices`` maps a
-    host name to the (cpus, mem) reserved on it for ``system_role`` (the
-    per-host agents); a domain's reservation is what is left.
-    """
+def cluster_from_hosts(hosts: Iterable[Host]) -> dict[str, Any]:
+    """The cluster file of the local master: one unreserved agent per usable Host,
+    offering host ports :data:`PORTS`."""
     agents: list[dict[str, Any]] = []
     for host in sorted(hosts, key=lambda h: h.metadata.name):
         spec = host.spec
         if spec.lifecycle is HostLifecycle.DECOMMISSIONED:
             continue
         res = spec.resources
-        cpus, mem = (system_slices or {}).get(host.metadata.name, (0.0, 0.0))
-        cpus, mem = min(cpus, res.cpus), min(mem, res.mem)
-        # The ports are reserved with the rest: an offer is made per role, and a
-        # task needs its host ports from the same role as its cpus and mem.
-        resources = (
-            f"cpus:{res.cpus - cpus:g};mem:{res.mem - mem:g};disk:{res.disk:g};ports:[{PORTS}]"
+        agents.append(
+            {
+                "hostname": host.metadata.name,
+                "resources": {"cpus": res.cpus, "mem": res.mem, "disk": res.disk, "ports": PORTS},
+                "attributes": spec.attributes.as_mesos(),
+            }
         )
-        agent: dict[str, Any] = {
-            "hostname": host.metadata.name,
-            "resources": {"cpus": res.cpus, "mem": res.mem, "disk": res.disk, "ports": PORTS},
-            "attributes": spec.attributes.as_mesos(),
-        }
-        reservations: dict[str, str] = {}
-        if spec.domain is not None:
-            reservations[roles.get(spec.domain, spec.domain)] = resources
-        if system_role is not None and (cpus > 0 or mem > 0):
-            reservations[system_role] = f"cpus:{cpus:g};mem:{mem:g}"
-        if reservations:
-            agent["reservations"] = reservations
-        agents.append(agent)
     return {"agents": agents}
 
 

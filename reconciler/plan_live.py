@@ -3,11 +3,14 @@
 The pipeline, one read each, then the same :func:`reconciler.placement.place`
 the framework's offer matcher runs::
 
-    Apps (its revision is the plan's), Domains, Hosts, instance records   etcd
+    Apps (its revision is the plan's), Domains, Hosts, AgentSets,
+    instance records                                                     etcd
       + what an offer from each agent would hold now                 OfferSource
       -> per App of the manifests: the spec apply would write (three-way merge)
          and the instances that spec adds (:func:`new_instances`)
-      -> one Snapshot, one place() over every candidate, seeded by the revision
+      -> one Snapshot (with the hosts dedicated to a domain and the hosts still
+         waiting for their agents, as the framework sees them), one place() over
+         every candidate, seeded by the revision
       -> LivePlan: a host or the reason why not, per new instance
 
 The plan cannot take offers from the running framework (it holds them), so an
@@ -26,6 +29,7 @@ after it (:mod:`reconciler.apply.apply`).
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import logging
 import random
@@ -34,6 +38,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from adapters.protocols import ObjectKey, OfferAmounts, OfferView, RecordStore
+from crds.agentset import AgentSet
 from crds.app import App
 from crds.domain import Domain
 from crds.host import Host
@@ -42,6 +47,8 @@ from reconciler.apply.merge import merged_object
 from reconciler.apps.instances import Instance, new_instance_id
 from reconciler.apps.records import INSTANCES
 from reconciler.apps.version import spec_version
+from reconciler.controllers.app import agents_waiting
+from reconciler.domains.slice import host_roles
 from reconciler.placement import (
     AgentOffer,
     Amounts,
@@ -105,6 +112,12 @@ class PlannedInstance:
     role: str | None
     reserved: bool
     detail: str  # the placement metrics' summary
+
+    @property
+    def borrowed(self) -> bool:
+        """Placed on unreserved resources: the shared pool, which a domain only borrows
+        (``sharedPool.borrow: WhenExhausted``, once its own hosts are full)."""
+        return self.hostname is not None and not self.reserved
 
 
 @dataclass(frozen=True)
@@ -190,6 +203,12 @@ async def plan_manifests(
         changes.append(change)
         candidates.extend(_candidates(merged, domain, change, revision))
     snapshot = _snapshot(views, hosts, records, domains)
+    agentsets = [a for a in (await store.list("AgentSet")).items if isinstance(a, AgentSet)]
+    snapshot = dataclasses.replace(
+        snapshot,
+        host_roles=host_roles(hosts, [d for d in domains.values() if isinstance(d, Domain)]),
+        agents_waiting=agents_waiting(agentsets, hosts),
+    )
     result = place(
         candidates, snapshot, stack=stack or build_default_stack(), seed=f"plan@{revision}"
     )

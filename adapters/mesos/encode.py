@@ -75,20 +75,26 @@ def launch_operation_json(launches: Sequence[TaskLaunch]) -> dict[str, Any]:
 def task_info_json(launch: TaskLaunch) -> dict[str, Any]:
     """The wire dict of ``build_task_info(launch)`` (see ``adapters.mesos.tasks``)."""
     command = launch.command or ()
+    cmd: dict[str, Any] = {
+        "environment": {
+            "variables": [{"name": k, "value": v} for k, v in sorted(launch.env.items())]
+        },
+        "shell": False,
+    }
+    if launch.image is None:  # a command task: value is the program, arguments its argv
+        cmd["value"] = command[0]
+        cmd["arguments"] = [*command, *(launch.args or ())]
+    else:
+        cmd["arguments"] = [*command[1:], *(launch.args or ())]
     info: dict[str, Any] = {
         "name": launch.name,
         "task_id": {"value": launch.task_id},
         "agent_id": {"value": launch.agent_id},
         "resources": _resources(launch),
-        "command": {
-            "environment": {
-                "variables": [{"name": k, "value": v} for k, v in sorted(launch.env.items())]
-            },
-            "shell": False,
-            "arguments": [*command[1:], *(launch.args or ())],
-        },
-        "container": _container(launch),
+        "command": cmd,
     }
+    if launch.image is not None:
+        info["container"] = _container(launch)
     if launch.health_checks:
         info["health_check"] = _health_check(launch)
     info["labels"] = {"labels": [{"key": k, "value": v} for k, v in sorted(launch.labels.items())]}
@@ -97,6 +103,10 @@ def task_info_json(launch: TaskLaunch) -> dict[str, Any]:
 
 def _resources(launch: TaskLaunch) -> list[dict[str, Any]]:
     role, reserved = launch.role, launch.reserved
+    kind, principal = launch.reservation
+    reservation: dict[str, Any] = {"type": kind, "role": role}
+    if principal is not None:
+        reservation["principal"] = principal
     out: list[dict[str, Any]] = []
     for name, value in (("cpus", launch.cpus), ("mem", launch.mem), ("disk", launch.disk)):
         if value > 0:
@@ -107,7 +117,7 @@ def _resources(launch: TaskLaunch) -> list[dict[str, Any]]:
                 "allocation_info": {"role": role},
             }
             if reserved:
-                res["reservations"] = [{"type": "STATIC", "role": role}]
+                res["reservations"] = [reservation]
             out.append(res)
     if launch.host_ports:
         ports: dict[str, Any] = {
@@ -117,7 +127,7 @@ def _resources(launch: TaskLaunch) -> list[dict[str, Any]]:
             "allocation_info": {"role": role},
         }
         if reserved:
-            ports["reservations"] = [{"type": "STATIC", "role": role}]
+            ports["reservations"] = [reservation]
         out.append(ports)
     return out
 
@@ -141,7 +151,9 @@ def _container(launch: TaskLaunch) -> dict[str, Any]:
     ]
     networks: list[dict[str, Any]] = []
     network = "BRIDGE"
-    if ip is not None:
+    if launch.host_network:
+        network, mappings = "HOST", []
+    elif ip is not None:
         attached: dict[str, Any] = {"ip_addresses": [{"ip_address": ip}]}
         if launch.network is not None:
             attached["name"] = launch.network

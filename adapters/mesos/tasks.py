@@ -11,8 +11,11 @@ Task construction (:func:`build_task_info`), Marathon-style:
 
 * ``name``, ``task_id`` (the instance id), ``agent_id``;
 * ``cpus``/``mem``/``disk`` scalars and the chosen ``ports`` as ranges, each
-  with ``allocation_info.role``; taken from the role's static reservation
-  when the placement chose the reserved part of the offer;
+  with ``allocation_info.role``; taken from the role's reservation when the
+  placement chose the reserved part of the offer, carrying that reservation
+  exactly as offered (``reservations: [{type, role, principal}]``, static or
+  dynamic: :attr:`OfferView.reservation`; an agent with both gives only the
+  larger kind to placement);
 * ``command``: the spec's command replaces the image's entrypoint: its first
   word is the docker parameter ``entrypoint`` (``docker run --entrypoint``),
   the rest and the spec's args are the ``arguments`` of a CommandInfo with
@@ -104,6 +107,7 @@ from adapters.protocols import (
     OfferRescinded,
     OffersReceived,
     OfferView,
+    ReservationKind,
     Subscribed,
     TaskLaunch,
     TaskUpdate,
@@ -208,10 +212,13 @@ def offer_view(offer: Offer) -> OfferView:
     role = offer.allocation_info.role if offer.allocation_info else None
     parts: dict[bool, dict[str, float]] = {True: {}, False: {}}
     ports: dict[bool, list[tuple[int, int]]] = {True: [], False: []}
+    kind = _reservation_kind(offer.resources)
     for res in offer.resources:
         if res.revocable is not None or res.disk is not None:
             continue
         reserved = bool(res.reservations) or (res.role not in (None, "*"))
+        if reserved and _kind_of(res) != kind:
+            continue  # a second kind of reservation on the agent: not placeable with the first
         if res.type == ValueType.SCALAR and res.scalar is not None:
             if res.name in ("cpus", "mem", "disk"):
                 parts[reserved][res.name] = parts[reserved].get(res.name, 0.0) + res.scalar.value
@@ -242,7 +249,41 @@ def offer_view(offer: Offer) -> OfferView:
         attributes=attributes,
         reserved=amounts(True),
         unreserved=amounts(False),
+        reservation=kind,
+        agent_ip=offer.url.address.ip if offer.url is not None else None,
     )
+
+
+def _kind_of(res: Resource) -> ReservationKind:
+    """The type and principal of a reserved resource's (last) reservation."""
+    if res.reservations:
+        last = res.reservations[-1]
+        kind = str(last.type or ReservationType.STATIC)
+        return (kind, last.principal if kind != "STATIC" else None)
+    if res.reservation is not None:  # legacy dynamic form: role + reservation
+        return ("DYNAMIC", res.reservation.principal)
+    return ("STATIC", None)
+
+
+def _reservation_kind(resources: Sequence[Resource]) -> ReservationKind:
+    """The reservation of an offer's reserved part: the kind holding the most cpus (then
+    mem) when the agent has more than one (static flags next to dynamic reservations);
+    a task's resources carry exactly one."""
+    held: dict[ReservationKind, tuple[float, float]] = {}
+    for res in resources:
+        if res.revocable is not None or res.disk is not None or res.scalar is None:
+            continue
+        if not res.reservations and res.role in (None, "*"):
+            continue
+        cpus, mem = held.get(_kind_of(res), (0.0, 0.0))
+        if res.name == "cpus":
+            cpus += res.scalar.value
+        elif res.name == "mem":
+            mem += res.scalar.value
+        held[_kind_of(res)] = (cpus, mem)
+    if not held:
+        return ("STATIC", None)
+    return max(sorted(held, key=str), key=lambda k: held[k])
 
 
 def build_task_info(launch: TaskLaunch) -> TaskInfo:
@@ -252,7 +293,10 @@ def build_task_info(launch: TaskLaunch) -> TaskInfo:
     )
     command = list(launch.command or ())
     args = list(launch.args or ())
-    cmd = CommandInfo(shell=False, arguments=command[1:] + args, environment=env)
+    if launch.image is None:  # a command task: value is the program, arguments its argv
+        cmd = CommandInfo(shell=False, value=command[0], arguments=command + args, environment=env)
+    else:
+        cmd = CommandInfo(shell=False, arguments=command[1:] + args, environment=env)
     labels = Labels(labels=[Label(key=k, value=v) for k, v in sorted(launch.labels.items())])
     return TaskInfo(
         name=launch.name,
@@ -260,7 +304,7 @@ def build_task_info(launch: TaskLaunch) -> TaskInfo:
         agent_id=AgentID(value=launch.agent_id),
         resources=_resources(launch),
         command=cmd,
-        container=_container(launch),
+        container=_container(launch) if launch.image is not None else None,
         health_check=_health_check(launch),
         labels=labels,
     )
@@ -269,7 +313,10 @@ def build_task_info(launch: TaskLaunch) -> TaskInfo:
 def _resources(launch: TaskLaunch) -> list[Resource]:
     common: dict[str, object] = {"allocation_info": AllocationInfo(role=launch.role)}
     if launch.reserved:
-        common["reservations"] = [ReservationInfo(type=ReservationType.STATIC, role=launch.role)]
+        kind, principal = launch.reservation
+        common["reservations"] = [
+            ReservationInfo(type=ReservationType(kind), role=launch.role, principal=principal)
+        ]
     out = [
         Resource(name=name, type=ValueType.SCALAR, scalar=Scalar(value=value), **common)
         for name, value in (("cpus", launch.cpus), ("mem", launch.mem), ("disk", launch.disk))
@@ -282,6 +329,7 @@ def _resources(launch: TaskLaunch) -> list[Resource]:
 
 
 def _container(launch: TaskLaunch) -> ContainerInfo:
+    assert launch.image is not None
     ip = launch.ip
     parameters = [Parameter(key="entrypoint", value=launch.command[0])] if launch.command else []
     volumes = [
@@ -298,7 +346,9 @@ def _container(launch: TaskLaunch) -> ContainerInfo:
     ]
     networks = []
     network = DockerNetwork.BRIDGE
-    if ip is not None:
+    if launch.host_network:
+        network, mappings = DockerNetwork.HOST, []
+    elif ip is not None:
         # A static address: ``ip_address`` alone (mesos.proto: not with ``protocol``).
         networks = [NetworkInfo(ip_addresses=[IPAddress(ip_address=ip)], name=launch.network)]
         if launch.pin_ip:

@@ -128,7 +128,10 @@ def describe_lines(obj: Resource, events: Sequence[Event], *, now: datetime) -> 
     lines += _section("Spec", wire.get("spec"))
     status = dict(wire.get("status") or {})
     conditions = status.pop("conditions", None) or []
+    per_host = status.pop("perHost", None) or [] if obj.kind == "Domain" else []
     lines += _section("Status", status)
+    if obj.kind == "Domain":
+        lines += _domain_hosts(per_host)
     rows = [
         [
             str(c.get("type", "")),
@@ -146,6 +149,27 @@ def describe_lines(obj: Resource, events: Sequence[Event], *, now: datetime) -> 
     styles = ["yellow" if row[0] == "Warning" else None for row in rows]
     lines += _table("Events", ["Type", "Reason", "Age", "From", "Message"], rows, styles)
     return lines
+
+
+def _domain_hosts(rows: list[dict[str, Any]]) -> list[Line]:
+    """A Domain's ``status.perHost``: its own hosts, then the shared-pool hosts it borrows."""
+
+    def number(value: Any) -> str:
+        return f"{value:g}" if isinstance(value, int | float) else "-"
+
+    table = [
+        [
+            str(r.get("host", "")),
+            "shared (borrowed)" if r.get("borrowed") else "own",
+            f"{number(r.get('usedCpus', 0))}/{number(r.get('cpus'))}",
+            f"{number(r.get('usedMem', 0))}/{number(r.get('mem'))}",
+            str(r.get("instances", 0)),
+        ]
+        for r in rows
+    ]
+    styles: list[str | None] = ["yellow" if r.get("borrowed") else None for r in rows]
+    headers = ["Host", "Pool", "CPUs used/capacity", "Mem used/capacity", "Instances"]
+    return _table("Hosts", headers, table, styles)
 
 
 def _age_of(stamp: Any, now: datetime) -> str:

@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 __all__ = ["DEFAULT_MESOS", "AgentsOfferSource", "free_offer_views", "plan", "plan_rows"]
 
 DEFAULT_MESOS = "http://127.0.0.1:5050"
-HEADERS = ["APP", "CHANGE", "INSTANCE", "VERSION", "HOST", "DETAIL"]
+HEADERS = ["APP", "CHANGE", "INSTANCE", "VERSION", "HOST", "BORROWED", "DETAIL"]
 
 
 @guard()
@@ -69,8 +69,10 @@ def plan(
         if change.new == 0 and change.error is None:
             print(f"{change.key}: nothing to place ({change.change})")
     placed = sum(i.hostname is not None for i in result.instances)
+    borrowed = sum(i.borrowed for i in result.instances)
+    lent = f" ({borrowed} borrowed from the shared pool)" if borrowed else ""
     print(
-        f"{placed} of {len(result.instances)} new instance(s) placed over "
+        f"{placed} of {len(result.instances)} new instance(s) placed{lent} over "
         f"{result.offers} offer(s); planned at etcd revision {result.revision}"
     )
     files = " ".join(f"-f {name}" for name in filenames)
@@ -98,7 +100,7 @@ def plan_rows(result: LivePlan) -> list[list[str]]:
     for change in result.apps:
         if change.error is not None and change.new:
             rows.append(
-                [str(change.key), str(change.change), f"{change.new}", "", "", change.error]
+                [str(change.key), str(change.change), f"{change.new}", "", "", "", change.error]
             )
     for inst in result.instances:
         change = changes[inst.app]
@@ -108,7 +110,10 @@ def plan_rows(result: LivePlan) -> list[list[str]]:
             pool = "reserved" if inst.reserved else "shared pool"
             host, detail = inst.hostname, f"role {inst.role} ({pool})"
         where = f"{inst.index}/{change.new}"
-        rows.append([str(inst.app), str(change.change), where, inst.version[:8], host, detail])
+        lent = "-" if inst.hostname is None else ("yes" if inst.borrowed else "no")
+        rows.append(
+            [str(inst.app), str(change.change), where, inst.version[:8], host, lent, detail]
+        )
     return rows
 
 

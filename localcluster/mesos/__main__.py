@@ -50,6 +50,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--cluster", help="cluster YAML file (replaces the agent flags)")
     p.add_argument("--containerizer", default="sim", choices=["sim", "process", "docker"])
     p.add_argument(
+        "--command-containerizer",
+        choices=["sim", "process", "docker"],
+        help="containerizer of command tasks (no ContainerInfo) on every agent, "
+        "e.g. process while Docker tasks stay sim; default: the agent's",
+    )
+    p.add_argument(
         "--docker-socket",
         default="/var/run/docker.sock",
         help="Docker engine of the agents that name none",
@@ -111,6 +117,7 @@ def settings_from(args: argparse.Namespace) -> MasterSettings:
         port=int(port),
         agents=agents,
         containerizer=args.containerizer,
+        command_containerizer=args.command_containerizer,
         docker_socket=args.docker_socket,
         docker_stand_in=args.docker_stand_in,
         docker_host_root=args.docker_host_root,

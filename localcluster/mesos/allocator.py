@@ -256,7 +256,7 @@ class Allocator:
             url=URL(
                 scheme="http",
                 address=Address(hostname=agent.hostname, ip=agent.ip, port=agent.port),
-                path="/slave(1)",
+                path=f"/{agent.process}",
             ),
             resources=to_resources(portion, role=role if multi else None, refined=fw.refined),
             attributes=agent.attributes,

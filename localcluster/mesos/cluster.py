@@ -100,15 +100,24 @@ def _resources(spec: AgentSpec) -> Bag:
 
 
 def build_agents(
-    master_id: str, specs: tuple[AgentSpec, ...], default_containerizer: str
+    master_id: str,
+    specs: tuple[AgentSpec, ...],
+    default_containerizer: str,
+    *,
+    port: int | None = None,
 ) -> list[Agent]:
+    """The agents of ``specs``. With ``port`` they share the master's server, as the
+    agents of an in-process Mesos cluster share one libprocess port: the n-th is
+    ``slave(n)@ip:port`` and serves its endpoints under ``/slave(n)/``; without it
+    each has its own port from 5051 and is ``slave(1)``."""
     now = time.time()
     return [
         Agent(
             id=f"{master_id}-S{n}",
             hostname=spec.hostname,
             ip=spec.ip,
-            port=_AGENT_PORT_BASE + n,
+            port=port if port is not None else _AGENT_PORT_BASE + n,
+            process=f"slave({n + 1})" if port is not None else "slave(1)",
             attributes=parse_attributes(spec.attributes),
             total=_resources(spec),
             containerizer=spec.containerizer or default_containerizer,

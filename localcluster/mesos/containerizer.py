@@ -51,6 +51,8 @@ class Launch:
     framework_id: str
     ports: tuple[int, ...] = ()
     """Host ports taken from the offer's ``ports`` resource, in order."""
+    agent_ip: str = ""
+    """The agent's address (``LIBPROCESS_IP`` of a process task); "" unknown."""
 
 
 class Containerizer(Protocol):

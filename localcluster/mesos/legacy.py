@@ -83,7 +83,7 @@ def agent(master: Master, a: Agent) -> dict[str, Any]:
         "id": a.id,
         "hostname": a.hostname,
         "port": a.port,
-        "pid": f"slave(1)@{a.ip}:{a.port}",
+        "pid": a.pid,
         "attributes": _attributes(a),
         "registered_time": a.registered_time,
         "resources": a.total.flat(),

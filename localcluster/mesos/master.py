@@ -47,6 +47,7 @@ from adapters.mesos import (
     OperatorEventType,
     SchedulerEvent,
     SchedulerEventType,
+    TaskInfo,
     dumps,
     recordio,
 )
@@ -57,6 +58,7 @@ from localcluster.mesos.cluster import build_agents
 from localcluster.mesos.containerizer import Containerizer
 from localcluster.mesos.faults import Faults
 from localcluster.mesos.maintenance import Maintenance
+from localcluster.mesos.monitor import SimLoad
 from localcluster.mesos.settings import MasterSettings
 from localcluster.mesos.state import Framework, State, Stream
 from localcluster.mesos.tasks import TaskManager
@@ -97,7 +99,11 @@ class Master:
         self.agents = AgentManager(self)
         self.maintenance = Maintenance(self)
         self.faults = Faults(self)
-        for agent in build_agents(self.state.master_id, settings.agents, settings.containerizer):
+        self.sim_load = SimLoad(self)
+        agents = build_agents(
+            self.state.master_id, settings.agents, settings.containerizer, port=port
+        )
+        for agent in agents:
             self.agents.add(agent)
 
     # ---------------------------------------------------------------- lifecycle
@@ -186,7 +192,12 @@ class Master:
             address=Address(hostname=self.host, ip=self.host, port=self.port),
         )
 
-    def containerizer_for(self, name: str) -> Containerizer:
+    def containerizer_for(self, name: str, task: TaskInfo | None = None) -> Containerizer:
+        """The containerizer of an agent whose own is ``name`` ("" the default); a
+        command task (no ``container``) goes to ``settings.command_containerizer`` if set."""
+        command = self.settings.command_containerizer
+        if task is not None and task.container is None and command:
+            return self.containerizers[command]
         return self.containerizers[name or self.settings.containerizer]
 
     # ------------------------------------------------------------------- events

@@ -106,6 +106,8 @@ def task_environment(launch: Launch) -> dict[str, str]:
         "MESOS_FRAMEWORK_ID": launch.framework_id,
         "HOST": launch.hostname,
     }
+    if launch.agent_ip:
+        env["LIBPROCESS_IP"] = launch.agent_ip  # the agent's address, as Mesos sets it
     if launch.ports:
         env["PORT"] = str(launch.ports[0])
         env["PORTS"] = ",".join(str(port) for port in launch.ports)

@@ -1,8 +1,9 @@
 """The HTTP server: a Starlette app on uvicorn, in-process or standalone.
 
 :func:`build_app` routes ``/api/v1/scheduler`` (:mod:`.scheduler_api`),
-``/api/v1`` (:mod:`.operator_api`), the legacy endpoints (:mod:`.legacy`)
-and ``/faults/...`` (:mod:`.faults`) to one :class:`~.master.Master`.
+``/api/v1`` (:mod:`.operator_api`), the legacy endpoints (:mod:`.legacy`),
+``/faults/...`` (:mod:`.faults`), and the agents' ``/slave(n)/monitor/statistics``
+with ``/sim/load`` (:mod:`.monitor`) to one :class:`~.master.Master`.
 
 :class:`LocalMaster` is how tests and ``dcosctl up`` run it::
 
@@ -32,7 +33,7 @@ from typing import Any, Self
 from starlette.applications import Starlette
 from starlette.routing import Route
 
-from localcluster.mesos import faults, legacy
+from localcluster.mesos import faults, legacy, monitor
 from localcluster.mesos.containerizer import Containerizer
 from localcluster.mesos.master import Master
 from localcluster.mesos.operator_api import operator_endpoint
@@ -99,6 +100,7 @@ def build_app(master: Master) -> Starlette:
         Route("/api/v1", operator_endpoint, methods=_METHODS),
         *legacy.routes(),
         *faults.routes(),
+        *monitor.routes(),
     ]
     app = Starlette(routes=routes)
     app.state.master = master
@@ -133,6 +135,8 @@ class LocalMaster:
         names = {self.settings.containerizer} | {
             a.containerizer for a in self.settings.agents if a.containerizer
         }
+        if self.settings.command_containerizer:
+            names.add(self.settings.command_containerizer)
         return {
             name: await make_containerizer(name, self.settings, self._closers)
             for name in sorted(names)

@@ -70,6 +70,9 @@ class MasterSettings:
     agents: tuple[AgentSpec, ...] = ()
     containerizer: str = "sim"
     """Default containerizer of agents that name none."""
+    command_containerizer: str | None = None
+    """Containerizer of command tasks (a TaskInfo without ``container``) on every agent,
+    e.g. ``process`` while Docker tasks stay ``sim``; None: the agent's own."""
     sim: SimSettings = field(default_factory=SimSettings)
     heartbeat_interval: float = 15.0
     """Scheduler and operator stream HEARTBEAT period."""

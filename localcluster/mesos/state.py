@@ -69,6 +69,12 @@ class Agent:
     gone: bool = False
     down: bool = False  # machine in maintenance DOWN mode
     epoch: int = 0  # bumped on each unreachable/gone transition, guards timers
+    process: str = "slave(1)"  # libprocess id: the agent's endpoints are under /<process>/
+
+    @property
+    def pid(self) -> str:
+        """The agent's libprocess pid, ``slave(N)@ip:port``."""
+        return f"{self.process}@{self.ip}:{self.port}"
 
     @property
     def reachable(self) -> bool:

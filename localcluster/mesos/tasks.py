@@ -114,8 +114,9 @@ class TaskManager:
             hostname=agent.hostname,
             framework_id=fw.id,
             ports=tuple(resources.port_list()),
+            agent_ip=agent.ip,
         )
-        containerizer = self.master.containerizer_for(agent.containerizer)
+        containerizer = self.master.containerizer_for(agent.containerizer, info)
         report = self._reporter(fw.id, rec.task_id)
         self.master.spawn(containerizer.launch(launch, report), name=f"launch:{rec.task_id}")
 
@@ -344,7 +345,7 @@ class TaskManager:
         self.kill_on_agent(agent, rec, grace)
 
     def kill_on_agent(self, agent: Agent, rec: TaskRecord, grace: float | None) -> None:
-        containerizer = self.master.containerizer_for(agent.containerizer)
+        containerizer = self.master.containerizer_for(agent.containerizer, rec.info)
         if grace is None and rec.info.kill_policy and rec.info.kill_policy.grace_period:
             grace = rec.info.kill_policy.grace_period.nanoseconds / 1e9
         grace = 3.0 if grace is None else grace

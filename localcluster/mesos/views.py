@@ -94,7 +94,7 @@ def agent(master: Master, a: Agent) -> GetAgentsAgent:
         active=a.reachable and not a.deactivated,
         deactivated=a.deactivated,
         version="1.11.0",
-        pid=f"slave(1)@{a.ip}:{a.port}",
+        pid=a.pid,
         registered_time=_time(a.registered_time),
         total_resources=to_resources(a.total, refined=True),
         allocated_resources=_allocated(master, a),

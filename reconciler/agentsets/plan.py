@@ -85,6 +85,7 @@ def agent_spec(agentset: AgentSet, host: str) -> AppSpec:
         mem=t.mem,
         env=dict(t.env),
         volumes=list(t.volumes),
+        network=t.network,
         constraints=[Constraint(field="hostname", operator=ConstraintOperator.IS, value=host)],
         upgrade_strategy=UpgradeStrategy(minimum_health_capacity=0, maximum_over_capacity=0),
         labels={

@@ -174,6 +174,10 @@ class Instance(DcosModel):
     """The agent's hostname."""
     ip: str | None = None
     """The container's own address, from the IP pool."""
+    host_ports: tuple[int, ...] = ()
+    """Host ports taken from the offer, in the order of the App's ports."""
+    host_ip: str | None = None
+    """The agent's address from the offer, where the host ports listen."""
     health_checked: bool = False
     """It was launched with health checks: it is healthy only once a check passed."""
     healthy: bool | None = None
@@ -259,19 +263,29 @@ class Census:
 
     @classmethod
     def of(
-        cls, instances: Sequence[Instance], target: str, leaving: Collection[str] = frozenset()
+        cls,
+        instances: Sequence[Instance],
+        target: str,
+        leaving: Collection[str] = frozenset(),
+        giving_back: Collection[str] = frozenset(),
     ) -> Census:
+        """``giving_back``: ids of instances moved like those on leaving hosts (borrowed
+        instances going home, :mod:`reconciler.domains.giveback`)."""
         live = tuple(i for i in instances if i.is_active and i.state is not InstanceState.KILLING)
         current = tuple(i for i in live if i.version == target)
+
+        def moves(inst: Instance) -> bool:
+            return _on(inst, leaving) or inst.instance_id in giving_back
+
         return cls(
             target=target,
             live=live,
             killing=tuple(i for i in instances if i.state is InstanceState.KILLING),
-            new=tuple(i for i in current if not _on(i, leaving)),
+            new=tuple(i for i in current if not moves(i)),
             old=tuple(i for i in live if i.version != target),
             unreachable=sum(i.state is InstanceState.UNREACHABLE for i in instances),
             ended=sum(i.is_terminal for i in instances),
-            moving=tuple(i for i in current if _on(i, leaving)),
+            moving=tuple(i for i in current if moves(i)),
         )
 
     @property

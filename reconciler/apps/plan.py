@@ -48,6 +48,11 @@ where it is). Without room above ``N`` it is killed first, as far as the
 health bound allows, and replaced. An outdated instance on a leaving host is
 simply outdated: replaced once, by the target version. With the strict
 bounds (1 and 0) nothing can move and the plan says so.
+
+Give-back (``giving_back``: ids of borrowed instances on the shared pool
+whose domain's own hosts have room, chosen by
+:func:`reconciler.domains.giveback.give_back`) moves instances the same way,
+one by one rather than per host; their kills say ``GiveBack``.
 """
 
 from __future__ import annotations
@@ -97,6 +102,7 @@ class KillReason(enum.StrEnum):
     ROLLBACK = "Rollback"  # the version that failed and was rolled back
     DELETED = "Deleted"  # the App is being deleted
     HOST_LEAVING = "HostLeaving"  # on a Draining or Decommissioned host, replaced elsewhere
+    GIVE_BACK = "GiveBack"  # borrowed from the shared pool, replaced on a home host
     KILL_RETRY = "KillRetry"  # a KILL sent earlier had no effect yet
 
 
@@ -211,9 +217,11 @@ def plan(
     history: RolloutState | None,
     settings: RolloutSettings = RolloutSettings(),
     leaving: Collection[str] = frozenset(),
+    giving_back: Collection[str] = frozenset(),
 ) -> Plan:
     """What to do about ``app`` given its ``instances`` and the persisted rollout state;
-    instances on the hosts named in ``leaving`` are moved elsewhere."""
+    instances on the hosts named in ``leaving``, and those whose ids are in
+    ``giving_back`` (borrowed ones going home), are moved elsewhere."""
     spec = app.spec
     deleting = app.metadata.deletion_timestamp is not None
     n = 0 if deleting else spec.instances
@@ -237,8 +245,8 @@ def plan(
     )
     strategy = UpgradeStrategy(minimum_health_capacity=0) if deleting else spec.upgrade_strategy
     bounds = capacity_bounds(n, strategy)
-    census = Census.of(instances, target, leaving)
-    kills = _kills(census, bounds, state, deleting, leaving)
+    census = Census.of(instances, target, leaving, giving_back)
+    kills = _kills(census, bounds, state, deleting, leaving, giving_back)
     kills += _retries(census.killing, now, settings)
     missing = n - len(census.new)
     count = max(0, min(missing, bounds.max_active - census.active))
@@ -295,7 +303,7 @@ def _wait(
     if census.moving:
         message = (
             f"waiting for replacements of {len(census.moving)} instance(s) on leaving hosts "
-            "to be healthy"
+            "or given back to be healthy"
         )
         return Wait(WaitReason.MOVING, message)
     if census.killing and len(census.new) < n:
@@ -326,6 +334,7 @@ def _kills(
     state: RolloutState,
     deleting: bool,
     leaving: Collection[str],
+    giving_back: Collection[str] = frozenset(),
 ) -> tuple[KillIntent, ...]:
     """Old instances, excess new ones and moving ones: unhealthy at no cost, healthy
     within the bound (a moving one, with room above N, only while N stay healthy).
@@ -345,6 +354,8 @@ def _kills(
                 continue
             healthy -= 1
         reason = KillReason.HOST_LEAVING if inst.instance_id in moving and not deleting else None
+        if reason is not None and inst.instance_id in giving_back:
+            reason = KillReason.GIVE_BACK
         kills.append(
             KillIntent(inst.instance_id, inst.version, reason or _reason(inst, state, deleting))
         )

@@ -27,6 +27,11 @@ hostname index, :meth:`InstanceRecords.apps_on`). The status says
 cannot be placed, the placement summary; an event ``MovingOffHost`` is
 recorded when an App starts moving instances off a host.
 
+Agents first: the framework's placement holds Apps outside the system domain
+off a host until every AgentSet selecting it has its agent ready there
+(:func:`agents_waiting`, read from the AgentSet informer at every matching
+pass; placement's ``AgentsChecker``).
+
 Deletion: the controller adds the finalizer ``dcos/app-instances`` to every
 App it sees. Once ``deletionTimestamp`` is set, the plan kills every
 instance whatever the bounds; when no record is left (all ended and
@@ -36,7 +41,21 @@ its instances killed.
 
 Events: ScalingUp, Launched, Killed, RolloutComplete,
 ProgressDeadlineExceeded, FailedPlacement, MovingOffHost, MovedOffHost,
-MoveOffHostCancelled.
+MoveOffHostCancelled, GivingBack, GaveBack, ImageNotReplicated.
+
+Image gate (:meth:`AppReconciler._image_gate`): a new rollout (a spec version
+that is neither the rollout's target nor the one rolled back from) of an App
+whose image's registry is a RegistryMirror's ``serves`` waits until the
+image's digest is on every ready replica (the mirror's status rows,
+:mod:`reconciler.registry.gate`): until then the reconcile plans nothing, sets
+``ImageReplicated=False`` (``Waiting``) and looks again every second; past
+``gateTimeoutSeconds`` the reason is ``Timeout`` with a warning event
+``ImageNotReplicated``, the rollout still not started.
+
+Give-back (:mod:`reconciler.controllers.giveback`): instances of a
+``WhenExhausted`` domain on shared-pool hosts are passed to the plan as
+``giving_back`` once the domain's own hosts have room, and moved home within
+the capacity bounds like instances on a draining host.
 ``docs/apps-controller.md`` has the details.
 """
 
@@ -55,11 +74,13 @@ from adapters.protocols import (
     RawStore,
     Store,
 )
-from crds.app import App
+from crds.agentset import AgentSet
+from crds.app import App, AppStatus
 from crds.domain import Domain
 from crds.events import EventKind
 from crds.host import Host, HostLifecycle
-from crds.meta import Resource
+from crds.meta import ConditionStatus, Resource
+from crds.registrymirror import RegistryMirror
 from reconciler.apps import (
     Instance,
     LaunchReason,
@@ -73,8 +94,10 @@ from reconciler.apps import (
     plan,
 )
 from reconciler.apps.records import InstanceRecords
+from reconciler.controllers.giveback import GiveBack
 from reconciler.framework import FrameworkSettings, MesosFramework
 from reconciler.placement import AppKey
+from reconciler.registry.gate import GateResult
 from reconciler.runtime import (
     Controller,
     ControllerSettings,
@@ -85,10 +108,11 @@ from reconciler.runtime import (
     Result,
     spec_or_metadata_changed,
 )
+from reconciler.runtime.conditions import condition
 from reconciler.runtime.finalizers import set_finalizer
 from reconciler.runtime.informer import Enqueue
 
-__all__ = ["FINALIZER", "AppReconciler", "new_framework", "register"]
+__all__ = ["FINALIZER", "AppReconciler", "agents_waiting", "new_framework", "register"]
 
 logger = logging.getLogger(__name__)
 
@@ -97,6 +121,9 @@ NOT_READY_DELAY = 0.2  # seconds: the framework is loading its records
 NO_DOMAIN_DELAY = 5.0
 LEAVING = frozenset({HostLifecycle.DRAINING, HostLifecycle.DECOMMISSIONED})
 """Host lifecycles whose instances are moved elsewhere."""
+IMAGE_REPLICATED = "ImageReplicated"
+GATE_POLL = 1.0  # seconds between looks at a held rollout's image on the mirror
+GATE_FAILED_POLL = 30.0  # after the gate timed out: the image may still arrive
 
 
 def _utcnow() -> datetime:
@@ -135,9 +162,12 @@ class AppReconciler:
         wall: Callable[[], datetime] = _utcnow,
         rng: random.Random | None = None,
         hosts: Informer | None = None,
+        mirrors: Informer | None = None,
     ) -> None:
         self._store = store
         self._apps = apps
+        self._mirrors = mirrors
+        self._gate_since: dict[tuple[AppKey, str], datetime] = {}  # held rollouts: since when
         self._domains = domains
         self._hosts = hosts
         self._fw = framework
@@ -148,7 +178,15 @@ class AppReconciler:
         self._rng = rng or random.Random()
         self._summaries: dict[AppKey, str | None] = {}  # last FailedPlacement reported
         self._finalized: dict[AppKey, App] = {}  # finalizer written, not yet in the cache
+        # The status this term last wrote: the informer's copy can lag behind it, and a
+        # reconcile that compared with the cache would skip a write that is still needed.
+        # Keyed by the framework's subscription count: a new term (or subscription)
+        # starts from the cache again, as another leader may have written meanwhile.
+        self._status_written: dict[AppKey, tuple[int, AppStatus]] = {}
         self._moving: dict[AppKey, frozenset[str]] = {}  # leaving hosts reported per App
+        self._giveback = GiveBack(
+            framework=framework, domains=domains, hosts=hosts, recorder=recorder
+        )
 
     async def reconcile(self, req: Request) -> Result:
         if not self._fw.ready:
@@ -173,8 +211,12 @@ class AppReconciler:
         instances = self._fw.instances(*key)
         history = await self._records.rollout(*key)
         now = self._wall()
+        held = await self._image_gate(app, key, history, now)
+        if held is not None:
+            return held
         seen = _took_over(history, now) if self._records.inherited(*key) else history
         leaving = self._leaving(instances)
+        giving_back = self._giveback.choose(app, domain, instances, seen, leaving)
         p = plan(
             app=app,
             instances=instances,
@@ -182,6 +224,7 @@ class AppReconciler:
             history=seen,
             settings=self._settings(app),
             leaving=leaving,
+            giving_back=giving_back,
         )
         await self._records.save_rollout(*key, p.rollout)
         killed = await self._kill(p, instances)
@@ -194,9 +237,86 @@ class AppReconciler:
         await self._write_status(app, key, p, now, domain, leaving)
         self._events(app, key, history, p, killed=killed, queued=launched)
         self._moving_events(app, key, instances, leaving)
+        self._giveback.report(app, key, instances, giving_back)
         if domain is None:
             return Result(requeue_after=NO_DOMAIN_DELAY)
-        return Result(requeue_after=p.requeue_after)
+        return Result(requeue_after=self._giveback.recheck(key, p.requeue_after))
+
+    # ------------------------------------------------------------ gating
+
+    async def _image_gate(
+        self, app: App, key: AppKey, history: RolloutState | None, now: datetime
+    ) -> Result | None:
+        """Hold a new rollout of an App whose image a RegistryMirror serves until the
+        image is on every ready replica (:func:`reconciler.registry.gate.gate_verdict`):
+        a Result (requeue, condition ImageReplicated=False) while held, None to go on."""
+        from reconciler.apps.version import spec_version
+        from reconciler.registry.gate import GateVerdict, gate_verdict, split_image
+        from reconciler.registry.mirror import mirror_for_image
+
+        if self._mirrors is None or app.metadata.deletion_timestamp is not None:
+            return None
+        version = spec_version(app.spec)
+        if history is not None and version in (history.target_version, history.rolled_back_from):
+            return None  # not a new rollout
+        mirrors = [m for m in self._mirrors.list() if isinstance(m, RegistryMirror)]
+        mirror = mirror_for_image(app.spec.image, mirrors)
+        parts = split_image(app.spec.image) if app.spec.image else None
+        if mirror is None or parts is None:
+            return None
+        for held in [k for k in self._gate_since if k[0] == key and k[1] != version]:
+            del self._gate_since[held]  # an older spec of this App: no longer waited for
+        since = self._gate_since.setdefault((key, version), now)
+        result = await _image_on_mirror(mirror, parts[1], parts[2])
+        verdict = gate_verdict(
+            result, waiting_since=since, now=now, timeout_seconds=mirror.spec.gate_timeout_seconds
+        )
+        if verdict is GateVerdict.OPEN:
+            self._gate_since.pop((key, version), None)
+            return None
+        image, name = app.spec.image, mirror.metadata.name
+        ready = sum(1 for r in mirror.status.replicas if r.ready)
+        if not ready:
+            where = "no replica is ready"
+        elif result.digest is None:
+            where = "not on the primary"
+        else:
+            where = f"missing on {len(result.missing_on)} of {ready} ready replicas"
+        if verdict is GateVerdict.FAILED:
+            reason = "Timeout"
+            message = (
+                f"{image} not on every replica of RegistryMirror {name} after "
+                f"{mirror.spec.gate_timeout_seconds}s ({where}): rollout not started"
+            )
+        else:
+            reason, message = "Waiting", f"waiting for {image} on RegistryMirror {name} ({where})"
+        await self._gate_condition(app, reason, message, now)
+        return Result(requeue_after=GATE_POLL if verdict is GateVerdict.WAIT else GATE_FAILED_POLL)
+
+    def _last_status(self, app: App, key: AppKey) -> AppStatus:
+        """The App's status as this controller last wrote it, else as the cache has it
+        (the controller is the only writer of an App's status while it leads)."""
+        written = self._status_written.get(key)
+        if written is None or written[0] != self._fw.subscriptions:
+            return app.status
+        return written[1]
+
+    async def _put_status(self, app: App, key: AppKey, status: AppStatus) -> None:
+        await self._store.update_status(app.model_copy(update={"status": status}))
+        self._status_written[key] = (self._fw.subscriptions, status)
+
+    async def _gate_condition(self, app: App, reason: str, message: str, now: datetime) -> None:
+        key = AppKey(app.metadata.domain or "", app.metadata.name)
+        last = self._last_status(app, key)
+        old = last.conditions
+        fresh = condition(old, IMAGE_REPLICATED, ConditionStatus.FALSE, reason, message, now)
+        rest = [c for c in old if c.type != IMAGE_REPLICATED]
+        before = next((c for c in old if c.type == IMAGE_REPLICATED), None)
+        if before is not None and before.reason == fresh.reason and before.message == fresh.message:
+            return
+        if reason == "Timeout":
+            self._recorder.emit(app, EventKind.WARNING, "ImageNotReplicated", message)
+        await self._put_status(app, key, last.model_copy(update={"conditions": [*rest, fresh]}))
 
     # ------------------------------------------------------------ reading
 
@@ -261,6 +381,7 @@ class AppReconciler:
     async def _orphaned(self, key: AppKey) -> Result:
         """The App is gone (deleted without our finalizer): end what is left of it."""
         self._finalized.pop(key, None)
+        self._status_written.pop(key, None)
         self._fw.cancel(key)
         instances = self._fw.instances(*key)
         await self._fw.kill([i for i in instances if not i.is_terminal])
@@ -272,6 +393,7 @@ class AppReconciler:
             await self._records.delete_rollout(*key)
             self._summaries.pop(key, None)
             self._moving.pop(key, None)
+            self._giveback.forget(key)
         return Result()
 
     async def _finish_deletion(self, app: App, key: AppKey) -> Result:
@@ -281,6 +403,7 @@ class AppReconciler:
         await self._records.delete_rollout(*key)
         self._summaries.pop(key, None)
         self._moving.pop(key, None)
+        self._status_written.pop(key, None)
         if FINALIZER in app.metadata.finalizers:
             await self._set_finalizer(app, present=False)
             await self._recorder.normal(app, "Deleted", "every instance ended; finalizer removed")
@@ -312,7 +435,8 @@ class AppReconciler:
             placement=summary,
             quota=domain.spec.quota if domain is not None else None,
         )
-        status = report.to_app_status(app.status).model_copy(
+        last = self._last_status(app, key)
+        status = report.to_app_status(last).model_copy(
             update={
                 "running_instances": report.running,
                 "updated_instances": report.updated,
@@ -321,11 +445,11 @@ class AppReconciler:
                 "last_failure_message": report.last_failure_message or None,
                 "last_failure_at": report.last_failure_at,
                 "placement": summary,
-                "last_placement": summary or app.status.last_placement,
+                "last_placement": summary or last.last_placement,
             }
         )
-        if status != app.status:
-            await self._store.update_status(app.model_copy(update={"status": status}))
+        if status != last:
+            await self._put_status(app, key, status)
 
     def _events(
         self,
@@ -457,11 +581,13 @@ def register(
     store: Store | None = None,
     settings: ControllerSettings | None = None,
     rollout: RolloutSettings | None = None,
+    wall: Callable[[], datetime] = _utcnow,
 ) -> Controller:
     """The App controller on ``manager``, with ``framework`` run as a leader-only runnable.
 
     ``store`` is where status and finalizers are written (the manager's fenced
     store by default); the framework's records use the store they were given.
+    ``wall`` is the clock of rollouts and the image gate (tests inject one).
     """
     store = store or manager.store
     apps = manager.informer("App")
@@ -473,6 +599,8 @@ def register(
         recorder=Recorder(store, "app-controller"),
         rollout=rollout,
         hosts=manager.informer("Host"),
+        mirrors=manager.informer("RegistryMirror"),
+        wall=wall,
     )
     controller = (
         manager.controller("app")
@@ -506,6 +634,8 @@ def new_framework(
     from reconciler.ipam import Ipam
 
     domains, hosts = manager.informer("Domain"), manager.informer("Host")
+    apps = manager.informer("App")
+    agentsets = manager.informer("AgentSet")
     pools = manager.informer("IPPool") if ipam is not None else None
     return MesosFramework(
         mesos=mesos,
@@ -518,4 +648,59 @@ def new_framework(
         settings=settings,
         metrics=manager.metrics,
         clock=manager.clock,
+        agents_waiting=lambda: agents_waiting(
+            [a for a in agentsets.list() if isinstance(a, AgentSet)],
+            [h for h in hosts.list() if isinstance(h, Host)],
+        ),
+        app_resources=lambda domain, name: _resources(apps.get(ObjectKey("App", domain, name))),
     )
+
+
+def _resources(app: Resource | None) -> tuple[float, float] | None:
+    """One instance's cpus and MiB (placement counts a domain's live usage with them)."""
+    return (app.spec.cpus, float(app.spec.mem)) if isinstance(app, App) else None
+
+
+def agents_waiting(
+    agentsets: Sequence[AgentSet], hosts: Sequence[Host]
+) -> dict[str, tuple[str, ...]]:
+    """Per Active host, the AgentSets that select it (``hostSelector``) whose status row
+    for it is missing or not ``ready``: Apps outside the system domain are not placed
+    there until none is left (placement's AgentsChecker). A host no AgentSet selects is
+    left out, open to every App."""
+    ready = {a.metadata.name: {row.host for row in a.status.hosts if row.ready} for a in agentsets}
+    waiting: dict[str, tuple[str, ...]] = {}
+    for host in hosts:
+        if host.spec.lifecycle is not HostLifecycle.ACTIVE:
+            continue  # nothing new is placed there anyway
+        name = host.metadata.name
+        names = tuple(
+            sorted(
+                a.metadata.name
+                for a in agentsets
+                if a.metadata.deletion_timestamp is None
+                and a.spec.host_selector.matches(host.metadata.labels)
+                and name not in ready[a.metadata.name]
+            )
+        )
+        if names:
+            waiting[name] = names
+    return waiting
+
+
+async def _image_on_mirror(mirror: RegistryMirror, repository: str, reference: str) -> GateResult:
+    """Whether ``repository:reference`` is on every ready replica of ``mirror`` (its
+    status rows; the primary first)."""
+    from adapters.registry import RegistryClient
+    from reconciler.registry.gate import image_on_replicas
+
+    rows = sorted((r for r in mirror.status.replicas if r.ready), key=lambda r: not r.primary)
+    clients = [RegistryClient(f"http://{r.address}", timeout=5.0) for r in rows]
+    try:
+        return await image_on_replicas(clients, repository, reference)
+    except Exception as err:  # a replica went away mid-check: hold and look again
+        logger.info("image check on RegistryMirror %s: %s", mirror.metadata.name, err)
+        return GateResult(open=False, digest=None, missing_on=tuple(c.base_url for c in clients))
+    finally:
+        for client in clients:
+            await client.aclose()

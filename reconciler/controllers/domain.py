@@ -5,8 +5,9 @@ A level-based reconcile of the whole data center, whichever Domain is queued
 RegistryMirror, so a partial pass would be wrong)::
 
     Hosts, Domains, AgentSets, RegistryMirrors (store)
-    + GET_AGENTS (agent id and dynamic reservations by hostname)
-      -> desired_reservations(host, ...) vs reserved_by_role(agent)
+    + GET_AGENTS (agent id, its port ranges and dynamic reservations by hostname)
+      -> desired_reservations(host, ..., ports=agent_ports(agent))
+         vs reserved_by_role(agent)     (cpus, mem, disk; ports as ranges)
                                           reconciler/domains/slice.py
       -> UNRESERVE_RESOURCES for what is too much, then RESERVE_RESOURCES
          for what is missing (only the difference; nothing when equal)
@@ -34,7 +35,7 @@ from adapters.mesos.model_operator import GetAgents, GetAgentsAgent
 from adapters.protocols import Store
 from crds.agentset import AgentSet
 from crds.app import App
-from crds.domain import Domain
+from crds.domain import Domain, DomainHostStatus
 from crds.errors import MesosError
 from crds.events import EventKind
 from crds.host import Host, HostLifecycle
@@ -45,6 +46,7 @@ from reconciler.domains.quota import quota_changes
 from reconciler.domains.slice import (
     Amount,
     ReservationDiff,
+    agent_ports,
     desired_reservations,
     host_domain,
     reservation_diff,
@@ -143,6 +145,9 @@ class DomainReconciler:
                     pending.setdefault(role, []).append(f"{host.metadata.name}: no agent yet")
                 continue
             total = agents[host.metadata.name].total_resources
+            wanted = desired_reservations(
+                host, domains, agentsets, mirrors, ports=agent_ports(total)
+            )
             have = reserved_by_role(total)
             static = reserved_by_role(total, types=(ReservationType.STATIC,))
             why = await self._apply(agent, reservation_diff(wanted, have, static=static))
@@ -272,6 +277,18 @@ def _usage_fields(usage: DomainUsage | None) -> dict[str, object]:
         "instances": usage.instances,
         "borrowed_cpus": round(usage.borrowed.cpus, 3),
         "borrowed_mem": round(usage.borrowed.mem, 3),
+        "per_host": [
+            DomainHostStatus(
+                host=row.host,
+                borrowed=row.borrowed,
+                cpus=None if row.capacity is None else round(row.capacity.cpus, 3),
+                mem=None if row.capacity is None else round(row.capacity.mem, 3),
+                used_cpus=round(row.used.cpus, 3),
+                used_mem=round(row.used.mem, 3),
+                instances=row.instances,
+            )
+            for row in usage.hosts
+        ],
     }
 
 

@@ -2,10 +2,14 @@
 
 from reconciler.domains.quota import quota_changes, quota_config
 from reconciler.domains.slice import (
+    SYSTEM_PORTS_PER_APP,
     Amount,
+    PortRanges,
     ReservationDiff,
+    agent_ports,
     desired_reservations,
     host_domain,
+    host_roles,
     reservation_diff,
     reservation_resources,
     reserved_by_role,
@@ -13,10 +17,14 @@ from reconciler.domains.slice import (
 )
 
 __all__ = [
+    "SYSTEM_PORTS_PER_APP",
     "Amount",
+    "PortRanges",
     "ReservationDiff",
+    "agent_ports",
     "desired_reservations",
     "host_domain",
+    "host_roles",
     "quota_changes",
     "quota_config",
     "reservation_diff",

@@ -20,7 +20,7 @@ from crds.host import Host
 from reconciler.apps.instances import Instance
 from reconciler.domains.slice import Amount, host_domain
 
-__all__ = ["DomainUsage", "domain_usage"]
+__all__ = ["DomainUsage", "HostUsage", "domain_usage"]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -35,6 +35,19 @@ class DomainUsage:
     """Of its live instances on shared-pool hosts."""
     by_host: Mapping[str, Amount]
     """Used per hostname."""
+    hosts: tuple[HostUsage, ...] = ()
+    """Per host: the domain's own hosts (by name), then the shared-pool hosts it borrows."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class HostUsage:
+    host: str
+    borrowed: bool
+    """A shared-pool host; False: one of the domain's own."""
+    capacity: Amount | None
+    """The host's resources (own hosts only)."""
+    used: Amount
+    instances: int
 
 
 def domain_usage(
@@ -50,11 +63,14 @@ def domain_usage(
     owner: dict[str, Domain | None] = {}
     capacity = Amount()
     by_host: dict[str, Amount] = {}
+    own: dict[str, Amount] = {}
+    counts: dict[str, int] = {}
     for h in hosts:
         owner[h.metadata.name] = found = host_domain(h, domains)
         if found is not None and found.metadata.name == name:
             by_host[h.metadata.name] = Amount()
-            capacity = capacity + Amount(h.spec.resources.cpus, float(h.spec.resources.mem))
+            own[h.metadata.name] = Amount(h.spec.resources.cpus, float(h.spec.resources.mem))
+            capacity = capacity + own[h.metadata.name]
     borrows = domain.spec.shared_pool.borrow is not BorrowPolicy.NEVER
     used, borrowed, count = Amount(), Amount(), 0
     for inst in instances:
@@ -65,6 +81,13 @@ def domain_usage(
         share = resources[inst.app]
         used, count = used + share, count + 1
         by_host[inst.hostname] = by_host.get(inst.hostname, Amount()) + share
+        counts[inst.hostname] = counts.get(inst.hostname, 0) + 1
         if borrows and inst.hostname in owner and owner[inst.hostname] is None:
             borrowed = borrowed + share
-    return DomainUsage(capacity, used, count, borrowed, by_host)
+    rows = [HostUsage(h, False, own[h], by_host[h], counts.get(h, 0)) for h in sorted(own)]
+    rows += [
+        HostUsage(h, True, None, by_host[h], counts[h])
+        for h in sorted(by_host)
+        if borrows and h not in own and h in owner and owner[h] is None
+    ]
+    return DomainUsage(capacity, used, count, borrowed, by_host, tuple(rows))

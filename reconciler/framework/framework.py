@@ -73,7 +73,7 @@ import asyncio
 import contextlib
 import logging
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import aclosing
 from datetime import UTC, datetime
 
@@ -95,7 +95,7 @@ from crds.ippool import IPPool
 from reconciler.apps.instances import Instance, InstanceState, from_task_state
 from reconciler.apps.records import InstanceRecords
 from reconciler.framework.addresses import Addresses
-from reconciler.framework.matcher import OfferMatcher
+from reconciler.framework.matcher import AppResources, OfferMatcher
 from reconciler.framework.offers import OfferPool
 from reconciler.framework.queue import LaunchQueue
 from reconciler.framework.settings import FrameworkSettings
@@ -146,6 +146,8 @@ class MesosFramework:
         metrics: RuntimeMetrics | None = None,
         clock: Clock | None = None,
         wall: Callable[[], datetime] = _utcnow,
+        agents_waiting: Callable[[], Mapping[str, tuple[str, ...]]] = dict,
+        app_resources: AppResources | None = None,
     ) -> None:
         self._mesos = mesos
         self._codec = codec
@@ -184,6 +186,8 @@ class MesosFramework:
             stack=build_default_stack(strategy=self.settings.strategy),
             wall=wall,
             addresses=self.addresses,
+            agents_waiting=agents_waiting,
+            app_resources=app_resources,
         )
         self.framework_id: str | None = None
         self.subscriptions = 0  # SUBSCRIBED events seen, this process
@@ -222,6 +226,12 @@ class MesosFramework:
 
     def placement_summary(self, key: AppKey) -> str | None:
         return self.queue.summary(key)
+
+    def home_room(self, app: App, domain: Domain, *, version: str, limit: int) -> tuple[int, int]:
+        """``(queued, room)``: how many of ``app``'s queued instances the held offers of
+        its domain's own hosts would take now (borrowing disabled, after the other
+        queued launches), and how many more, up to ``limit``; places nothing."""
+        return self._matcher_pass.home_room(app, domain, version=version, limit=limit)
 
     @property
     def offers_suppressed(self) -> bool:

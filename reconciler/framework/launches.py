@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import logging
 
-from adapters.protocols import TaskLaunch
-from crds.app import effective_env
+from adapters.protocols import ReservationKind, TaskLaunch
+from crds.app import ContainerNetwork, effective_env
 from reconciler.framework.queue import LaunchRequest
 from reconciler.placement import Placement
 
@@ -40,11 +40,13 @@ def task_launch(
     ip: str | None = None,
     network: str | None = None,
     pin_ip: bool = False,
+    reservation: ReservationKind = ("STATIC", None),
 ) -> TaskLaunch:
     """The launch of ``request`` on ``placement``. ``ip`` is the instance's address
     (else the instance's own ``ip``), ``network`` its pool's Docker network (else the
     spec's ``ipPool``), ``pin_ip`` whether the host's engine joins that network at
-    the address (``docker run --ip``) rather than only requesting it."""
+    the address (``docker run --ip``) rather than only requesting it. ``reservation`` is
+    the offer's (:attr:`OfferView.reservation`), carried by reserved resources."""
     inst, spec = request.instance, request.spec
     ip = ip if ip is not None else inst.ip
     labels = {
@@ -71,7 +73,9 @@ def task_launch(
         ip=ip,
         network=(network or spec.ip_pool) if ip is not None else None,
         pin_ip=pin_ip and ip is not None,
+        host_network=spec.network is ContainerNetwork.HOST,
         volumes=tuple(spec.volumes),
         health_checks=tuple(spec.health_checks),
         labels=labels,
+        reservation=reservation,
     )

@@ -44,10 +44,12 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from adapters.protocols import TaskLaunch
-from crds.domain import Domain
+from crds.app import App
+from crds.domain import BorrowPolicy, Domain
 from crds.errors import ConflictError, DcosError
 from crds.host import Host
 from reconciler.apps.records import InstanceRecords
+from reconciler.domains.slice import host_roles
 from reconciler.framework.addresses import Addresses, AddressView
 from reconciler.framework.launches import host_ports_for, task_launch
 from reconciler.framework.offers import OfferPool
@@ -66,7 +68,10 @@ from reconciler.placement import (
     lifecycles_of,
 )
 
-__all__ = ["Match", "OfferMatcher", "PlacedByApp"]
+__all__ = ["AppResources", "Match", "OfferMatcher", "PlacedByApp"]
+
+AppResources = Callable[[str, str], tuple[float, float] | None]
+"""``app_resources(domain, app)``: cpus and MiB of one instance of the App; None: unknown."""
 
 CHUNK = 256
 """Requests placed between two turns of the event loop."""
@@ -119,6 +124,13 @@ class PlacedByApp(Mapping[AppKey, tuple[PlacedInstance, ...]]):
         return sum(1 for _ in self)
 
 
+def _limited(domain: Domain) -> bool:
+    """The domain has a quota or a borrowing limit: placement reads its usage."""
+    quota, pool = domain.spec.quota, domain.spec.shared_pool
+    limits = (quota.cpus, quota.mem, quota.disk, quota.instances, pool.max_borrow)
+    return any(limit is not None for limit in limits)
+
+
 class OfferMatcher:
     def __init__(
         self,
@@ -131,7 +143,11 @@ class OfferMatcher:
         stack: Stack,
         wall: Callable[[], datetime],
         addresses: Addresses | None = None,
+        agents_waiting: Callable[[], Mapping[str, tuple[str, ...]]] = dict,
+        app_resources: AppResources | None = None,
     ) -> None:
+        self._agents_waiting = agents_waiting
+        self._app_resources = app_resources
         self._addresses = addresses
         self._queue = queue
         self._offers = offers
@@ -244,14 +260,30 @@ class OfferMatcher:
                     continue  # cancelled while placing
                 where = {"agent_id": placement.agent_id, "hostname": placement.hostname}
                 ip = ips.pop(req.instance.instance_id, None)
-                update = {**where, "launched_at": now, "ip": ip}
+                held = self._offers.view(offer_id)
+                update = {
+                    **where,
+                    "launched_at": now,
+                    "ip": ip,
+                    "host_ports": placement.ports,
+                    "host_ip": held.agent_ip if held is not None else None,
+                }
                 self._records.put(req.instance.model_copy(update=update))
                 placed.append(req)
                 network, pin = None, False
                 if ip is not None and view is not None and placement.ip_pool is not None:
                     network = view.network(placement.ip_pool)
                     pin = view.pins(placement.hostname)
-                launches.append(task_launch(req, placement, ip=ip, network=network, pin_ip=pin))
+                launches.append(
+                    task_launch(
+                        req,
+                        placement,
+                        ip=ip,
+                        network=network,
+                        pin_ip=pin,
+                        reservation=held.reservation if held is not None else ("STATIC", None),
+                    )
+                )
             if launches:
                 accepts.append((offer_id, tuple(launches)))
         if self._addresses is not None:
@@ -271,6 +303,46 @@ class OfferMatcher:
         for r in match.placed:
             self._queue.request(app=r.app, domain=r.domain, spec=r.spec, instances=[r.instance])
 
+    def home_room(self, app: App, domain: Domain, *, version: str, limit: int) -> tuple[int, int]:
+        """``(queued, room)`` of ``app`` on the held offers of its domain's own hosts,
+        with borrowing disabled: how many of its queued instances they take (after the
+        other Apps' queued launches), and how many more beyond those, up to ``limit``.
+        Nothing is taken or recorded (give-back, :mod:`reconciler.domains.giveback`)."""
+        key = AppKey(domain.metadata.name, app.metadata.name)
+        mine = [r for r in self._queue.requests() if r.key == key]
+        if not len(self._offers) or (limit <= 0 and not mine):
+            return 0, 0
+        snapshot = self._snapshot(None, also=domain.metadata.name)
+        placer = Placer(snapshot, stack=self._stack, seed=f"home-room/{version}")
+        placer.place(self._candidate(r) for r in self._queue.requests() if r.key != key)
+        policy = domain.spec.shared_pool.model_copy(
+            update={"borrow": BorrowPolicy.NEVER, "max_borrow": None}
+        )
+        own = domain.model_copy(
+            update={"spec": domain.spec.model_copy(update={"shared_pool": policy})}
+        )
+        queued = placer.place(
+            Candidate.for_app(
+                r.app,
+                own,
+                instance_id=r.instance.instance_id,
+                version=r.instance.version,
+                host_ports=host_ports_for(r),
+            )
+            for r in mine
+        )
+        probes = (
+            Candidate.for_app(
+                app,
+                own,
+                instance_id=f"home-room-{n}",
+                version=version,
+                host_ports=len(app.spec.ports),
+            )
+            for n in range(max(0, limit))
+        )
+        return len(queued.placements), len(placer.place(probes).placements)
+
     def _candidate(self, req: LaunchRequest) -> Candidate:
         return Candidate.for_app(
             req.app,
@@ -280,16 +352,63 @@ class OfferMatcher:
             host_ports=host_ports_for(req),
         )
 
-    def _snapshot(self, view: AddressView | None) -> Snapshot:
+    def _snapshot(self, view: AddressView | None, *, also: str | None = None) -> Snapshot:
+        hosts, domains = self._hosts(), self._domains()
         return Snapshot(
             offers=self._offers.agent_offers(),
-            lifecycles=lifecycles_of(self._hosts()),
+            lifecycles=lifecycles_of(hosts),
+            host_roles=host_roles(hosts, domains),
+            agents_waiting=self._agents_waiting(),
             instances=PlacedByApp(self._records, self._offers.attributes),
-            domains={d.metadata.name: DomainUsage.of(d) for d in self._domains()},
+            domains=self._usage(domains, hosts, also),
             free_ips=view.free if view is not None else None,
             ip_pool_of=view.pool_of if view is not None else None,
             network_ready=view.network_ready if view is not None else None,
         )
+
+    def _usage(
+        self, domains: Sequence[Domain], hosts: Sequence[Host], also: str | None = None
+    ) -> dict[str, DomainUsage]:
+        """Quota and usage per domain: the Domain status's figures, raised to what the
+        live records use now for the domains being placed that have a quota or a
+        ``maxBorrow`` (the status is written on the
+        Domain controller's resync; placements since then count at once, so borrowing
+        stays within ``maxBorrow`` and quota holds across passes)."""
+        figures = {d.metadata.name: DomainUsage.of(d) for d in domains}
+        if self._app_resources is None:
+            return figures
+        placing = {r.key.domain for r in self._queue.requests()} | {also or ""}
+        placing &= {d.metadata.name for d in domains if _limited(d)}  # others never look
+        if not placing:
+            return figures
+        known = {h.metadata.name for h in hosts}
+        dedicated = host_roles(hosts, domains)
+        totals = {name: [0.0, 0.0, 0, 0.0, 0.0] for name in placing}
+        for domain, app in self._records.apps():
+            total = totals.get(domain)
+            share = self._app_resources(domain, app) if total is not None else None
+            if total is None or share is None:
+                continue
+            for inst in self._records.of_app(domain, app):
+                if not inst.is_active or inst.hostname is None:
+                    continue
+                total[0] += share[0]
+                total[1] += share[1]
+                total[2] += 1
+                if inst.hostname in known and inst.hostname not in dedicated:
+                    total[3] += share[0]
+                    total[4] += share[1]
+        for name, (cpus, mem, count, borrowed_cpus, borrowed_mem) in totals.items():
+            f = figures[name]
+            figures[name] = replace(
+                f,
+                cpus=max(f.cpus, cpus),
+                mem=max(f.mem, mem),
+                instances=max(f.instances, int(count)),
+                borrowed_cpus=max(f.borrowed_cpus, borrowed_cpus),
+                borrowed_mem=max(f.borrowed_mem, borrowed_mem),
+            )
+        return figures
 
     def keeps(self, owner: str) -> bool:
         """The instance may hold its address: it is queued, or its record is live."""

@@ -65,6 +65,11 @@ class OfferPool:
     def rescind(self, offer_id: str) -> None:
         self._held.pop(offer_id, None)
 
+    def view(self, offer_id: str) -> OfferView | None:
+        """The held offer ``offer_id``, left held."""
+        held = self._held.get(offer_id)
+        return held.view if held is not None else None
+
     def take(self, offer_id: str) -> OfferView | None:
         held = self._held.pop(offer_id, None)
         return held.view if held is not None else None

@@ -92,6 +92,8 @@ class LaunchQueue:
         if req is None:
             return False
         self._unindex(req)
+        if req.key not in self._by_app:
+            self._summaries.pop(req.key, None)  # nothing of the app waits any more
         return True
 
     def take(self, instance_id: str) -> LaunchRequest:

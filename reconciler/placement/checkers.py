@@ -4,15 +4,24 @@ A :class:`Checker` answers for one offer part and one candidate with the reason
 it cannot, or None. The stack runs them cheapest first and stops at the first
 reason (:func:`reconciler.placement.stack.build_default_stack`):
 
+* :class:`PinnedHostChecker`: the App's constraints on ``hostname`` that need
+  no counts (IS, CLUSTER, LIKE, UNLIKE), first, so an App pinned to a host
+  (an AgentSet's agent) reports the hosts it excludes by that constraint
+  rather than by the pool they are in.
 * :class:`RoleChecker`: the offer is for the domain's role. Reserved resources
   must be reserved for that role. Unreserved resources (offered to the domain's
   role or to "*") are the shared pool: never with ``borrow: Never``; with
   ``WhenExhausted`` only once no own offer can take the candidate (the stack
   sets ``state.borrowing`` for that second pass) and within ``maxBorrow``.
+  Unreserved resources of a host dedicated to a domain
+  (:attr:`Snapshot.host_roles`) are nobody's: "unreserved on a domain host".
 * :class:`LifecycleChecker`: nothing new on Draining or Decommissioned hosts.
   Offers from hosts without a Host object are taken as Active (the CMDB sync
   may lag behind a new agent; Mesos maintenance still guards them), unless the
   snapshot says otherwise (``unknown_hosts_active=False``: "host unknown").
+* :class:`AgentsChecker`: outside the system domain, nothing on a host until
+  every AgentSet that selects it has its agent ready there
+  (:attr:`Snapshot.agents_waiting`): "waiting for agents on HOST: AGENTSET".
 * :class:`ResourceChecker`: cpus, mem, disk and host ports still left in the
   offer after this plan's earlier placements.
 * :class:`ConstraintChecker`: every App constraint, Marathon's semantics, over
@@ -41,12 +50,15 @@ from crds.domain import BorrowPolicy
 from crds.host import HostLifecycle
 from reconciler.placement.snapshot import SHARED_ROLE, AgentOffer, Candidate
 from reconciler.placement.state import PlanState, ValueCounts, attribute
+from reconciler.system import SYSTEM_DOMAIN
 
 __all__ = [
+    "AgentsChecker",
     "Checker",
     "ConstraintChecker",
     "IpChecker",
     "LifecycleChecker",
+    "PinnedHostChecker",
     "QuotaChecker",
     "ResourceChecker",
     "RoleChecker",
@@ -68,10 +80,22 @@ def is_shared_pool(agent: AgentOffer, candidate: Candidate) -> bool:
     return not agent.reserved and agent.role in (candidate.role, SHARED_ROLE)
 
 
+class PinnedHostChecker:
+    def feasible(self, agent: AgentOffer, candidate: Candidate, state: PlanState) -> str | None:
+        for constraint in candidate.constraints:
+            if constraint.field != "hostname" or constraint.operator in _COUNTED:
+                continue
+            if not check_constraint(constraint, agent.hostname, _NO_COUNTS):
+                return _describe(constraint)
+        return None
+
+
 class RoleChecker:
     def feasible(self, agent: AgentOffer, candidate: Candidate, state: PlanState) -> str | None:
         if agent.reserved or agent.role not in (candidate.role, SHARED_ROLE):
             return None if agent.role == candidate.role else f"offer for role {agent.role}"
+        if agent.hostname in state.snapshot.host_roles:
+            return "unreserved on a domain host"
         if candidate.borrow is BorrowPolicy.NEVER:
             return "shared pool: borrow Never"
         if not state.borrowing:
@@ -92,6 +116,16 @@ class LifecycleChecker:
         if lifecycle is None:
             return None if state.snapshot.unknown_hosts_active else "host unknown"
         return None if lifecycle is HostLifecycle.ACTIVE else f"host {lifecycle}"
+
+
+class AgentsChecker:
+    def feasible(self, agent: AgentOffer, candidate: Candidate, state: PlanState) -> str | None:
+        if candidate.app.domain == SYSTEM_DOMAIN:
+            return None
+        waiting = state.snapshot.agents_waiting.get(agent.hostname)
+        if not waiting:
+            return None
+        return f"waiting for agents on {agent.hostname}: {', '.join(waiting)}"
 
 
 class ResourceChecker:

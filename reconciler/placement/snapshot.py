@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from crds.app import App, Constraint
+from crds.app import App, Constraint, ContainerNetwork
 from crds.domain import BorrowPolicy, Domain
 from crds.host import Host, HostLifecycle
 
@@ -201,6 +201,8 @@ class Candidate:
             borrow=domain.spec.shared_pool.borrow,
             max_borrow_cpus=limit.cpus if limit else None,
             max_borrow_mem=float(limit.mem) if limit and limit.mem is not None else None,
+            # a command task, like a host-network container, shares the host's network
+            needs_ip=app.spec.image is not None and app.spec.network is ContainerNetwork.BRIDGE,
             ip_pool=app.spec.ip_pool,
         )
 
@@ -261,6 +263,14 @@ class Snapshot:
     through its cooldown); None: not checked."""
     unknown_hosts_active: bool = True
     """Offers from hosts with no Host object take instances (False: "host unknown")."""
+    host_roles: Mapping[str, str] = field(default_factory=dict)
+    """The Mesos role of the Domain each host is dedicated to (``Host.spec.domain`` or the
+    Domain's hostSelector); hosts left out are the shared pool. The unreserved resources of
+    a dedicated host are not the shared pool: they are its domain's share before the Domain
+    controller has reserved it, and nothing is placed on them."""
+    agents_waiting: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """Per host, the AgentSets that select it whose agent is not ready there yet; such a
+    host takes no instance outside the system domain."""
 
 
 def lifecycles_of(hosts: Iterable[Host]) -> dict[str, HostLifecycle]:

@@ -40,10 +40,12 @@ from typing import Literal
 
 from crds.domain import BorrowPolicy
 from reconciler.placement.checkers import (
+    AgentsChecker,
     Checker,
     ConstraintChecker,
     IpChecker,
     LifecycleChecker,
+    PinnedHostChecker,
     QuotaChecker,
     ResourceChecker,
     RoleChecker,
@@ -258,10 +260,14 @@ def build_default_stack(
 ) -> Stack:
     """The production pipeline; ``strategy`` picks spread (default) or bin-pack ranking."""
     checkers: tuple[Checker, ...] = (
+        # hostname IS / CLUSTER / LIKE / UNLIKE: an App pinned to hosts says so first.
+        PinnedHostChecker(),
         # The offer's role is the domain's, or the shared pool when borrowing allows.
         RoleChecker(),
         # Nothing new on Draining or Decommissioned hosts.
         LifecycleChecker(),
+        # Nothing outside the system domain before the host's agents are ready.
+        AgentsChecker(),
         # cpus, mem, disk and ports left in the offer after this plan's placements.
         ResourceChecker(),
         # UNIQUE, CLUSTER, GROUP_BY, LIKE, UNLIKE, MAX_PER, IS over existing + planned.

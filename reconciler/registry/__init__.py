@@ -1,4 +1,5 @@
-"""Replication between the replicas of a RegistryMirror, and the rollout gate."""
+"""Replication between the replicas of a RegistryMirror, the rollout gate, and the
+pure parts of the RegistryMirror controller (:mod:`reconciler.registry.mirror`)."""
 
 from reconciler.registry.gate import (
     GateResult,

@@ -65,6 +65,8 @@ class SyncReport:
     tags: int = 0
     """Distinct (repository, tag) pairs wanted on every replica."""
     replicas: list[ReplicaReport] = field(default_factory=list)
+    repositories: int = 0
+    """Distinct repositories among them."""
 
     @property
     def ok(self) -> bool:
@@ -150,7 +152,12 @@ async def sync_replicas(replicas: Sequence[RegistryClient], patterns: Sequence[s
     for inventory in inventories:  # primary first: its digests win
         for key, digest in (inventory or {}).items():
             wanted.setdefault(key, digest)
-    result = SyncReport(primary=replicas[0].base_url, tags=len(wanted), replicas=reports)
+    result = SyncReport(
+        primary=replicas[0].base_url,
+        tags=len(wanted),
+        replicas=reports,
+        repositories=len({repository for repository, _ in wanted}),
+    )
 
     async def catch_up(index: int) -> None:
         client, report, inventory = replicas[index], reports[index], inventories[index]

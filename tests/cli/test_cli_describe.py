@@ -104,3 +104,53 @@ def test_events_of_one_domain_and_of_one_object(dcosctl: Cli, applied: Path) -> 
 def test_events_when_there_are_none(dcosctl: Cli) -> None:
     result = dcosctl("events")
     assert (result.exit_code, result.stdout, result.stderr) == (0, "", "No events found.\n")
+
+
+def test_describe_domain_shows_its_hosts_own_then_borrowed() -> None:
+    from cli.commands.describe import describe_lines
+    from crds.domain import Domain
+
+    domain = Domain.model_validate(
+        {
+            "metadata": {"name": "shop"},
+            "spec": {"sharedPool": {"borrow": "WhenExhausted"}},
+            "status": {
+                "hosts": 1,
+                "borrowedCpus": 1.5,
+                "perHost": [
+                    {
+                        "host": "home-1",
+                        "cpus": 3,
+                        "mem": 3072,
+                        "usedCpus": 3,
+                        "usedMem": 384,
+                        "instances": 4,
+                    },
+                    {
+                        "host": "shared-1",
+                        "borrowed": True,
+                        "usedCpus": 1.5,
+                        "usedMem": 192,
+                        "instances": 3,
+                    },
+                ],
+            },
+        }
+    )
+    lines = [
+        "".join(text for text, _ in line)
+        for line in describe_lines(domain, [], now=datetime.now(UTC))
+    ]
+    hosts = lines.index("Hosts:")
+    assert lines[hosts + 1].split() == [
+        "Host",
+        "Pool",
+        "CPUs",
+        "used/capacity",
+        "Mem",
+        "used/capacity",
+        "Instances",
+    ]
+    assert lines[hosts + 3].split() == ["home-1", "own", "3/3", "384/3072", "4"]
+    assert lines[hosts + 4].split() == ["shared-1", "shared", "(borrowed)", "1.5/-", "192/-", "3"]
+    assert "perHost" not in "\n".join(lines)

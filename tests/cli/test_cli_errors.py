@@ -27,6 +27,7 @@ APP = "apiVersion: dcos/v1\nkind: App\nmetadata:\n  name: web\n  domain: shop\ns
         pytest.param(APP + "  image: x\n  imagee: y\n", "imagee", id="unknown-field"),
         pytest.param(APP + "  image: x\n---\n" + APP + "  image: y\n", "twice", id="duplicate"),
         pytest.param("apiVersion: v2\nkind: App\n", "apiVersion", id="wrong-api-version"),
+        pytest.param(APP + "  instances: 2\n", "an image, or a command", id="no-image-no-command"),
     ],
 )
 def test_bad_manifest_is_one_error_line(

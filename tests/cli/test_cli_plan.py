@@ -109,6 +109,27 @@ async def test_plan_places_new_instances_and_explains_the_rest(
     assert "3 of 4 new instance(s) placed over 6 offer(s)" in result.stdout
 
 
+async def test_plan_marks_instances_borrowed_from_the_shared_pool(
+    cli: AsyncCli, tmp_path: Path
+) -> None:
+    """Each agent reserves one cpu for shop; the other is the shared pool, borrowed
+    (``WhenExhausted``) only once the reserved ones are full."""
+    path = tmp_path / "batch.yaml"
+    batch = WEB.replace("name: web", "name: batch").replace("INSTANCES", "5")
+    batch = batch.replace("  ports: [{containerPort: 80}]\n", "").replace(
+        "  constraints: [{field: hostname, operator: UNIQUE}]\n", ""
+    )
+    path.write_text(DOMAIN + "---\n" + batch)
+    result = await cli("plan", "-f", str(path))
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0].split()[5] == "BORROWED"
+    rows = [line.split() for line in lines if line.startswith("App/shop/batch")]
+    assert sorted(row[5] for row in rows) == ["no", "no", "no", "yes", "yes"]
+    assert all("(shared pool)" in " ".join(row) for row in rows if row[5] == "yes")
+    assert "5 of 5 new instance(s) placed (2 borrowed from the shared pool)" in result.stdout
+
+
 async def test_plan_writes_nothing(cli: AsyncCli, store: EtcdStore, tmp_path: Path) -> None:
     before = await store.revision()
     assert (await cli("plan", "-f", str(files(tmp_path, 2)))).exit_code == 0

@@ -235,3 +235,28 @@ def test_effective_env_without_domain_is_the_apps_own() -> None:
 def test_effective_env_refuses_another_domain() -> None:
     with pytest.raises(ValueError, match="belongs to domain 'checkout', not 'search'"):
         effective_env(_app({}), _domain("search"))
+
+
+def test_a_command_app_needs_no_image() -> None:
+    spec = AppSpec.model_validate(
+        {"command": ["/usr/bin/registry", "serve"], "ports": [{"containerPort": 5000}]}
+    )
+    assert spec.image is None and spec.command == ["/usr/bin/registry", "serve"]
+
+
+def test_an_app_without_image_or_command_is_one_clear_error() -> None:
+    with pytest.raises(
+        ValidationError, match="an App needs an image, or a command to run without one"
+    ):
+        AppSpec.model_validate({"instances": 2})
+    with pytest.raises(ValidationError, match="an image, or a command"):
+        AppSpec.model_validate({"command": []})
+
+
+def test_a_host_network_app_takes_no_pool() -> None:
+    spec = AppSpec.model_validate({"image": "platform/flume:1.7.0", "network": "host"})
+    assert spec.network == "host"
+    with pytest.raises(ValidationError, match="ipPool: vlan20 is given but network is host"):
+        AppSpec.model_validate(
+            {"image": "platform/flume:1.7.0", "network": "host", "ipPool": "vlan20"}
+        )

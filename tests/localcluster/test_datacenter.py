@@ -29,46 +29,28 @@ def host(name: str, *, domain: str | None = None, lifecycle: str = "Active") -> 
 @pytest.mark.parametrize(
     ("hosts", "expected"),
     [
-        pytest.param([host("a")], {"a": None}, id="shared-pool-host-unreserved"),
-        pytest.param(
-            [host("a", domain="checkout")],
-            {"a": {"co-role": "cpus:8;mem:16384;disk:1000;ports:[31000-32000]"}},
-            id="domain-host-reserved-for-its-role",
-        ),
+        pytest.param([host("a")], ["a"], id="shared-pool-host"),
+        pytest.param([host("a", domain="checkout")], ["a"], id="domain-host"),
         pytest.param(
             [host("b", domain="search"), host("a", lifecycle="Draining")],
-            {"a": None, "b": {"search": "cpus:8;mem:16384;disk:1000;ports:[31000-32000]"}},
-            id="role-defaults-to-domain-name-and-sorted",
+            ["a", "b"],
+            id="sorted",
         ),
-        pytest.param([host("a", lifecycle="Decommissioned")], {}, id="decommissioned-left-out"),
+        pytest.param([host("a", lifecycle="Decommissioned")], [], id="decommissioned-left-out"),
     ],
 )
-def test_cluster_from_hosts(hosts: list[Host], expected: dict[str, Any]) -> None:
+def test_cluster_from_hosts_starts_every_agent_unreserved(
+    hosts: list[Host], expected: list[str]
+) -> None:
+    """The Domain controller reserves dynamically: no agent carries a static reservation."""
     from localcluster.datacenter import cluster_from_hosts
 
-    agents = cluster_from_hosts(hosts, {"checkout": "co-role"})["agents"]
-    assert {a["hostname"]: a.get("reservations") for a in agents} == expected
+    agents = cluster_from_hosts(hosts)["agents"]
+    assert [a["hostname"] for a in agents] == expected
     for agent in agents:
+        assert "reservations" not in agent
         assert agent["attributes"] == {"cpu-model": "x", "rack": "r1", "dc": "sh1"}
         assert agent["resources"] == {"cpus": 8, "mem": 16384, "disk": 1000, "ports": "31000-32000"}
-
-
-def test_cluster_from_hosts_reserves_the_system_slice() -> None:
-    from localcluster.datacenter import cluster_from_hosts
-
-    hosts = [host("a", domain="checkout"), host("b"), host("c")]
-    slices = {"a": (1.5, 1536.0), "b": (0.5, 256.0)}
-    agents = cluster_from_hosts(
-        hosts, {"checkout": "co-role"}, system_role="dcos-system", system_slices=slices
-    )["agents"]
-    assert {a["hostname"]: a.get("reservations") for a in agents} == {
-        "a": {
-            "co-role": "cpus:6.5;mem:14848;disk:1000;ports:[31000-32000]",
-            "dcos-system": "cpus:1.5;mem:1536",
-        },
-        "b": {"dcos-system": "cpus:0.5;mem:256"},
-        "c": None,
-    }
 
 
 def test_prepare_docker_imports_the_stand_in_and_names_the_missing_images(

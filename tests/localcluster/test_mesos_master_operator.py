@@ -120,6 +120,52 @@ async def test_reserved_resources_appear_in_offers(
     assert (await operator(client, "UNRESERVE_RESOURCES", body)).status_code == 202
 
 
+async def test_port_ranges_are_reserved_offered_and_held_by_their_tasks(
+    client: httpx.AsyncClient, scheduler: Scheduler
+) -> None:
+    """RESERVE/UNRESERVE_RESOURCES with ``Value.Ranges``: the reserved ports are offered
+    as reserved RANGES; ports a task holds, or the agent lacks, are a 409."""
+    web = [{"type": "DYNAMIC", "role": "web", "principal": "ops"}]
+
+    def ports(begin: int, end: int) -> dict[str, Any]:
+        return {
+            "agent_id": {"value": AGENT0},
+            "resources": [
+                {
+                    "name": "ports",
+                    "type": "RANGES",
+                    "ranges": {"range": [{"begin": begin, "end": end}]},
+                    "reservations": web,
+                }
+            ],
+        }
+
+    assert (await operator(client, "RESERVE_RESOURCES", ports(31005, 31009))).status_code == 202
+    assert (await operator(client, "RESERVE_RESOURCES", ports(31008, 31012))).status_code == 409
+    await scheduler.subscribe(framework_info(capabilities=[{"type": "RESERVATION_REFINEMENT"}]))
+    offers = await scheduler.offers()
+    offer = next(o for o in offers if o["agent_id"]["value"] == AGENT0)
+    offered = {
+        json.dumps(r.get("reservations", [])): r["ranges"]["range"]
+        for r in offer["resources"]
+        if r["name"] == "ports"
+    }
+    assert offered == {
+        json.dumps(web): [{"begin": 31005, "end": 31009}],
+        "[]": [{"begin": 31000, "end": 31004}],
+    }
+    held = ports(31006, 31006)["resources"][0] | {"allocation_info": {"role": "web"}}
+    task = task_info("holds-31006", AGENT0)
+    task["resources"] = [{**r, "allocation_info": {"role": "web"}} for r in task["resources"]] + [
+        held
+    ]
+    await scheduler.launch(offer, task)
+    await scheduler.ack(await scheduler.update("holds-31006", "TASK_STARTING"))
+    status = await operator(client, "UNRESERVE_RESOURCES", ports(31005, 31009))
+    assert status.status_code == 409  # 31006 is in use
+    assert (await operator(client, "UNRESERVE_RESOURCES", ports(31008, 31009))).status_code == 202
+
+
 async def test_update_quota_limits_what_a_role_is_offered(
     client: httpx.AsyncClient, scheduler: Scheduler
 ) -> None:

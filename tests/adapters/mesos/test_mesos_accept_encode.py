@@ -83,7 +83,8 @@ def launches(draw: st.DrawFn) -> TaskLaunch:
         AppPort(container_port=p)
         for p in draw(st.lists(st.integers(1, 65535), max_size=3, unique=True))
     )
-    own_ip = draw(st.booleans())
+    host_network = draw(st.booleans())
+    own_ip = not host_network and draw(st.booleans())
     host_ports = draw(st.lists(st.integers(1, 65535), max_size=4, unique=True))
     volumes = draw(
         st.lists(
@@ -96,6 +97,8 @@ def launches(draw: st.DrawFn) -> TaskLaunch:
         )
     )
     checks = draw(st.lists(health_checks(container_ports), max_size=2))
+    command = draw(st.none() | st.lists(text, min_size=1, max_size=3).map(tuple))
+    image = draw(names) if command is None else draw(st.none() | names)  # None: a command task
     return TaskLaunch(
         task_id=draw(names),
         name=draw(names),
@@ -105,8 +108,8 @@ def launches(draw: st.DrawFn) -> TaskLaunch:
         cpus=draw(amounts),
         mem=draw(amounts),
         disk=draw(amounts),
-        image=draw(names),
-        command=draw(st.none() | st.lists(text, min_size=1, max_size=3).map(tuple)),
+        image=image,
+        command=command,
         args=draw(st.none() | st.lists(text, max_size=3).map(tuple)),
         env=draw(st.dictionaries(names, text, max_size=3)),
         host_ports=tuple(host_ports),
@@ -114,9 +117,13 @@ def launches(draw: st.DrawFn) -> TaskLaunch:
         ip=draw(ips) if own_ip else None,
         network=draw(st.none() | names) if own_ip else None,
         pin_ip=draw(st.booleans()) if own_ip else False,
+        host_network=host_network,
         volumes=tuple(volumes),
         health_checks=tuple(checks),
         labels=draw(st.dictionaries(names, text, max_size=3)),
+        reservation=draw(
+            st.sampled_from([("STATIC", None), ("DYNAMIC", "dcos-controller"), ("DYNAMIC", None)])
+        ),
     )
 
 
@@ -264,3 +271,26 @@ async def test_client_sends_plain_launches_as_the_models_would() -> None:
     ]
     assert json.loads(odd_id)["accept"]["offer_ids"] == [{"value": "o1", "x": 1}]
     assert "filters" not in json.loads(odd_id)["accept"]
+
+
+def test_a_host_network_container_maps_no_ports_and_asks_no_address() -> None:
+    launch = TaskLaunch(
+        task_id="dcos-system.proxy-h1.1.a",
+        name="proxy-h1.dcos-system",
+        agent_id="S0",
+        role="dcos-system",
+        reserved=True,
+        cpus=0.5,
+        mem=128.0,
+        disk=0.0,
+        image="platform/service-proxy:1.9.3",
+        host_ports=(31990,),
+        container_ports=(AppPort(container_port=9000),),
+        host_network=True,
+    )
+    container = build_task_info(launch).container
+    docker = container.docker if container is not None else None
+    assert docker is not None and docker.network is not None
+    assert docker.network.value == "HOST"
+    assert docker.port_mappings == []
+    assert task_info_json(launch)["container"]["docker"]["network"] == "HOST"

@@ -68,9 +68,11 @@ async def test_reserves_dynamically_sets_quota_and_is_idempotent(
 
     await reconciler.reconcile(request)
 
-    system = Amount(0.5, 256)
+    # The agents' ports are 31000-31019: the top two go to the system slice, the rest to
+    # the domain's role.
+    system = Amount(0.5, 256, ports=((31018, 31019),))
     assert await reservations(mesos) == {
-        "h1": {SYSTEM_ROLE: system, "checkout": Amount(3.5, 3840)},
+        "h1": {SYSTEM_ROLE: system, "checkout": Amount(3.5, 3840, ports=((31000, 31017),))},
         "h2": {SYSTEM_ROLE: system},
     }
     configs = {c.role: c for c in (await mesos.get_quota()).configs}

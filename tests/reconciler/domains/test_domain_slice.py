@@ -17,6 +17,7 @@ from crds.meta import ObjectMeta
 from crds.registrymirror import RegistryMirror, RegistryMirrorSpec
 from reconciler.domains import (
     Amount,
+    agent_ports,
     desired_reservations,
     host_domain,
     quota_changes,
@@ -181,3 +182,67 @@ def test_static_reservations_count_but_are_never_unreserved() -> None:
     assert diff.reserve == {}
     assert diff.unreserve == {"checkout": Amount(1, 0)}
     assert reservation_diff(desired, {}, static=static).reserve == {"checkout": Amount(1, 0)}
+
+
+PORTS = ((31000, 32000),)
+
+
+def test_system_slice_takes_ports_from_the_top_per_agentset_and_replica() -> None:
+    sets = [agentset("proxy", 0.5, 256), agentset("logs", 0.5, 256)]
+    got = system_slice(host("h1", labels={"registry": "yes"}), sets, [mirror(1, 512)], ports=PORTS)
+    assert got == Amount(2, 1024, ports=((31995, 32000),))
+    assert got.ports == ((31995, 32000),)
+    split = ((31000, 31005), (31010, 31011))  # the top four span two ranges
+    assert system_slice(host("h1"), sets, [], ports=split).ports == ((31004, 31005), (31010, 31011))
+    assert system_slice(host("h1"), [], [], ports=PORTS) == Amount()
+
+
+def test_domain_role_gets_every_port_the_system_slice_does_not() -> None:
+    h = host("h1", domain="checkout")
+    wanted = desired_reservations(h, [domain("checkout")], [agentset("p", 1, 512)], [], ports=PORTS)
+    assert wanted == {
+        SYSTEM_ROLE: Amount(1, 512, ports=((31999, 32000),)),
+        "checkout": Amount(7, 15872, ports=((31000, 31998),)),
+    }
+    shared = desired_reservations(host("s1"), [], [agentset("p", 1, 512)], [], ports=PORTS)
+    assert shared == {SYSTEM_ROLE: Amount(1, 512, ports=((31999, 32000),))}
+
+
+def test_port_ranges_are_diffed_and_sent_as_ranges() -> None:
+    desired = {SYSTEM_ROLE: Amount(ports=((31996, 32000),)), "a": Amount(ports=((31000, 31995),))}
+    actual = {SYSTEM_ROLE: Amount(ports=((31999, 32000),)), "a": Amount(ports=((31000, 31998),))}
+    diff = reservation_diff(desired, actual)
+    assert diff.unreserve == {"a": Amount(ports=((31996, 31998),))}
+    assert diff.reserve == {SYSTEM_ROLE: Amount(ports=((31996, 31998),))}
+    (wire,) = reservation_resources("a", Amount(ports=((1, 2), (5, 5))), principal="dcos")
+    assert wire.model_dump(mode="json", by_alias=True, exclude_none=True) == {
+        "name": "ports",
+        "type": "RANGES",
+        "ranges": {"range": [{"begin": 1, "end": 2}, {"begin": 5, "end": 5}]},
+        "reservations": [{"type": "DYNAMIC", "role": "a", "principal": "dcos"}],
+    }
+    assert reserved_by_role([wire]) == {"a": Amount(ports=((1, 2), (5, 5)))}
+    assert agent_ports([wire]) == ((1, 2), (5, 5))
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_applying_a_diff_of_port_ranges_reaches_the_desired_reservations(seed: int) -> None:
+    rng = random.Random(seed)
+    roles = ["a", "b", SYSTEM_ROLE]
+
+    def amounts() -> dict[str, Amount]:
+        out: dict[str, Amount] = {}
+        for role in rng.sample(roles, rng.randint(0, 3)):
+            begin = rng.randint(0, 40)
+            out[role] = Amount(rng.randint(0, 4), ports=((begin, begin + rng.randint(0, 20)),))
+        return out
+
+    desired, actual = amounts(), amounts()
+    after = dict(actual)
+    diff = reservation_diff(desired, actual)
+    for role, amount in diff.unreserve.items():
+        after[role] = after[role].minus(amount)
+    for role, amount in diff.reserve.items():
+        after[role] = after.get(role, Amount()) + amount
+    for role in roles:
+        assert after.get(role, Amount()) == desired.get(role, Amount())

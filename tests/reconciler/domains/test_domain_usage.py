@@ -69,3 +69,17 @@ def test_a_domain_that_never_borrows_runs_on_its_reservation_not_borrowed() -> N
     usage = domain_usage(system, [system], hosts, instances, {"cart": Amount(0.5, 256)})
     assert (usage.used, usage.instances) == (Amount(1.0, 512), 2)
     assert usage.borrowed == Amount()
+
+
+def test_per_host_rows_list_own_hosts_then_the_shared_hosts_borrowed() -> None:
+    borrowing = DomainSpec(shared_pool=SharedPoolPolicy(borrow=BorrowPolicy.WHEN_EXHAUSTED))
+    checkout = Domain(metadata=ObjectMeta(name="checkout"), spec=borrowing)
+    hosts = [host("h2", "checkout"), host("h1", "checkout"), host("p1", None), host("p2", None)]
+    instances = [inst("a", "h1"), inst("b", "p1"), inst("c", "p1")]
+    usage = domain_usage(checkout, [checkout], hosts, instances, {"cart": Amount(0.5, 256)})
+    rows = [(r.host, r.borrowed, r.capacity, r.used, r.instances) for r in usage.hosts]
+    assert rows == [
+        ("h1", False, Amount(8, 16384), Amount(0.5, 256), 1),
+        ("h2", False, Amount(8, 16384), Amount(), 0),
+        ("p1", True, None, Amount(1.0, 512), 2),
+    ]

@@ -20,7 +20,7 @@ from adapters.mesos import (
     Text,
 )
 from adapters.mesos.tasks import MesosWireCodec, build_task_info, offer_view
-from adapters.protocols import OfferAmounts
+from adapters.protocols import OfferAmounts, TaskLaunch
 from crds.app import App
 from crds.domain import Domain
 from reconciler.apps import Instance
@@ -221,3 +221,59 @@ def test_framework_info_is_multi_role_with_checkpointing() -> None:
     assert info.roles == ["*", "shop"] and info.checkpoint is True
     assert info.failover_timeout == 604800.0
     assert {str(c.type) for c in info.capabilities} >= {"MULTI_ROLE", "PARTITION_AWARE"}
+
+
+def test_a_dynamic_reservation_is_offered_and_launched_on_as_it_is() -> None:
+    """A task takes reserved resources with the reservation they were offered with (Mesos
+    matches it exactly); an agent with static and dynamic reservations for the role gives
+    placement the larger kind only."""
+    alloc = AllocationInfo(role="shop")
+    dynamic = [ReservationInfo(type="DYNAMIC", role="shop", principal="dcos-controller")]
+    static = [ReservationInfo(type="STATIC", role="shop")]
+
+    def resource(name: str, value: float, reservations: list[ReservationInfo]) -> Resource:
+        return Resource(
+            name=name,
+            type="SCALAR",
+            scalar=Scalar(value=value),
+            allocation_info=alloc,
+            reservations=reservations,
+        )
+
+    offer = Offer(
+        id=OfferID(value="o1"),
+        framework_id=FrameworkID(value="f"),
+        agent_id=AgentID(value="a1"),
+        hostname="h1",
+        allocation_info=alloc,
+        resources=[
+            resource("cpus", 1, static),
+            resource("cpus", 3, dynamic),
+            resource("mem", 2048, dynamic),
+            Resource(
+                name="ports",
+                type="RANGES",
+                allocation_info=alloc,
+                ranges=Ranges(range=[Range(begin=31000, end=31009)]),
+                reservations=dynamic,
+            ),
+        ],
+    )
+    view = offer_view(offer)
+    assert view.reservation == ("DYNAMIC", "dcos-controller")
+    assert view.reserved == OfferAmounts(cpus=3.0, mem=2048.0, ports=((31000, 31009),))
+    launch = TaskLaunch(
+        task_id="t1",
+        name="web.shop",
+        agent_id="a1",
+        role="shop",
+        reserved=True,
+        cpus=1,
+        mem=128,
+        disk=0,
+        image="web:1",
+        host_ports=(31000,),
+        reservation=view.reservation,
+    )
+    info = build_task_info(launch)
+    assert all(r.reservations == dynamic for r in info.resources)

@@ -20,9 +20,11 @@ from reconciler.placement import (
     check_constraint,
 )
 from reconciler.placement.checkers import (
+    AgentsChecker,
     ConstraintChecker,
     IpChecker,
     LifecycleChecker,
+    PinnedHostChecker,
     QuotaChecker,
     ResourceChecker,
     RoleChecker,
@@ -321,3 +323,47 @@ def test_ip_checker_counts_addresses_taken_by_the_plan() -> None:
     assert IpChecker().feasible(agent, cand, state) is None
     state.commit(agent, cand)
     assert IpChecker().feasible(agent, cand, state) == "no free IP"
+
+
+def test_agents_checker_holds_apps_off_a_host_until_its_agents_are_ready() -> None:
+    waiting = {"h1": ("logs", "proxy")}
+    reason = check(AgentsChecker(), offer("h1"), candidate(), agents_waiting=waiting)
+    assert reason == "waiting for agents on h1: logs, proxy"
+    assert check(AgentsChecker(), offer("h2"), candidate(), agents_waiting=waiting) is None
+    assert check(AgentsChecker(), offer("h1"), candidate()) is None  # no AgentSet selects it
+    agent = candidate(app=AppKey("dcos-system", "proxy-h1"), role="dcos-system")
+    assert (
+        check(AgentsChecker(), offer("h1", role="dcos-system"), agent, agents_waiting=waiting)
+        is None
+    )
+
+
+def test_unreserved_resources_of_a_domain_host_are_not_the_shared_pool() -> None:
+    pooled = offer("h1", role="*", reserved=False)
+    borrower = candidate(borrow=BorrowPolicy.WHEN_EXHAUSTED)
+    assert check(RoleChecker(), pooled, borrower, borrowing=True) is None
+    for owner in ("checkout", "search"):
+        reason = check(RoleChecker(), pooled, borrower, borrowing=True, host_roles={"h1": owner})
+        assert reason == "unreserved on a domain host"
+    reserved = offer("h1", role="checkout")
+    assert check(RoleChecker(), reserved, candidate(), host_roles={"h1": "checkout"}) is None
+
+
+def test_a_pinned_app_reports_the_hosts_its_constraint_excludes_by_that_constraint() -> None:
+    pin = Constraint.model_validate(["hostname", "IS", "h2"])
+    pinned = candidate(constraints=(pin,), role="dcos-system", borrow=BorrowPolicy.NEVER)
+    pooled = offer("h1", role="*", reserved=False)
+    assert check(PinnedHostChecker(), pooled, pinned) == "IS hostname h2"
+    assert check(PinnedHostChecker(), offer("h2"), pinned) is None
+    unique = candidate(constraints=(Constraint.model_validate(["hostname", "UNIQUE"]),))
+    assert check(PinnedHostChecker(), pooled, unique) is None  # counted: left to ConstraintChecker
+    placed = place_one(pinned, [pooled, offer("h3", role="*", reserved=False)])
+    assert placed == {"IS hostname h2": 2}
+
+
+def place_one(cand: Candidate, offers: list[AgentOffer]) -> dict[str, int]:
+    from reconciler.placement import build_default_stack, place
+
+    result = place([cand], Snapshot(offers=tuple(offers)), stack=build_default_stack(), seed="s")
+    (unplaced,) = result.unplaced
+    return unplaced.metrics.filtered
