@@ -24,7 +24,6 @@ Sizes are module constants; a run takes a few seconds.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import statistics
 import tempfile
@@ -38,7 +37,7 @@ from adapters.etcd import EtcdStore
 from adapters.etcd.client import prefix_end
 from adapters.protocols import Create, ObjectKey
 from bench.common import Figure, etcd
-from bench.stack import controller_on_master
+from bench.stack import controller_on_master, following, wait_for
 from crds.agentset import AgentSet
 from crds.registry import parse_object
 from reconciler.apps.instances import Instance
@@ -167,17 +166,7 @@ class _Watch:
         return len(self.healthy_apps())
 
     async def until(self, what: str, check: Any, within: float) -> float:
-        try:
-            async with asyncio.timeout(within):
-                while True:
-                    if check():
-                        return time.perf_counter()
-                    self.changed.clear()
-                    with contextlib.suppress(TimeoutError):
-                        async with asyncio.timeout(0.05):
-                            await self.changed.wait()
-        except TimeoutError:
-            raise RuntimeError(f"{what}: not within {within:.0f} s") from None
+        return await wait_for(self.changed, what, check, within)
 
 
 @dataclass
@@ -247,13 +236,8 @@ async def _measure(endpoint: str, tmp: Path, res: _Results) -> None:
     ) as store:
         watch = _Watch(store)
         watch.revision = await store.revision()
-        follower = asyncio.create_task(watch.follow(), name="bench:agentset-watch")
-        try:
+        async with following(watch.follow(), "bench:agentset-watch"):
             await _scenario(store, watch, res)
-        finally:
-            follower.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await follower
 
 
 def run() -> list[Figure]:

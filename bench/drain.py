@@ -36,7 +36,6 @@ keeps the master's and controller's logs.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 import tempfile
@@ -51,7 +50,7 @@ from adapters.etcd import EtcdStore
 from adapters.etcd.client import prefix_end
 from adapters.protocols import Create, ObjectKey
 from bench.common import Figure, etcd
-from bench.stack import controller_on_master
+from bench.stack import controller_on_master, following, wait_for
 from crds.domain import BorrowPolicy, Domain, SharedPoolPolicy
 from crds.host import Host, HostLifecycle
 from crds.registry import parse_object
@@ -233,18 +232,7 @@ class _Watch:
         )
 
     async def until(self, what: str, check: Any, within: float) -> float:
-        """Wait until ``check()`` holds (re-checked on every event); the time it did."""
-        try:
-            async with asyncio.timeout(within):
-                while True:
-                    if check():
-                        return time.perf_counter()
-                    self.changed.clear()
-                    with contextlib.suppress(TimeoutError):
-                        async with asyncio.timeout(0.05):
-                            await self.changed.wait()
-        except TimeoutError:
-            raise RuntimeError(f"{what}: not within {within:.0f} s") from None
+        return await wait_for(self.changed, what, check, within)
 
 
 @dataclass
@@ -276,13 +264,8 @@ async def _measure(endpoint: str, tmp: Path, res: _Results) -> None:
     ) as store:
         watch = _Watch(store)
         watch.revision = await store.revision()
-        follower = asyncio.create_task(watch.follow(), name="bench:drain-watch")
-        try:
+        async with following(watch.follow(), "bench:drain-watch"):
             await _scenario(store, watch, res)
-        finally:
-            follower.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await follower
 
 
 async def _scenario(store: EtcdStore, watch: _Watch, res: _Results) -> None:

@@ -25,7 +25,6 @@ the figure includes up to a second of that wait.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import tempfile
 import time
@@ -38,7 +37,7 @@ from adapters.etcd import EtcdStore
 from adapters.etcd.client import prefix_end
 from adapters.protocols import Create, ObjectKey
 from bench.common import Figure, etcd
-from bench.stack import controller_on_master
+from bench.stack import controller_on_master, following, wait_for
 from crds.app import App
 from crds.domain import Domain
 from crds.registry import parse_object
@@ -154,16 +153,8 @@ class _Watch:
         live = self.live()
         return len(live) == WEB and self.on(HOME) == WEB
 
-    async def until(self, what: str, check: Any, within: float) -> None:
-        try:
-            async with asyncio.timeout(within):
-                while not check():
-                    self.changed.clear()
-                    with contextlib.suppress(TimeoutError):
-                        async with asyncio.timeout(0.05):
-                            await self.changed.wait()
-        except TimeoutError:
-            raise RuntimeError(f"{what}: not within {within:.0f} s") from None
+    async def until(self, what: str, check: Any, within: float) -> float:
+        return await wait_for(self.changed, what, check, within)
 
 
 @dataclass
@@ -231,13 +222,8 @@ async def _measure(endpoint: str, tmp: Path, res: _Results) -> None:
     ) as store:
         watch = _Watch(store)
         watch.revision = await store.revision()
-        follower = asyncio.create_task(watch.follow(), name="bench:giveback-watch")
-        try:
+        async with following(watch.follow(), "bench:giveback-watch"):
             await _scenario(store, watch, res)
-        finally:
-            follower.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await follower
 
 
 def run() -> list[Figure]:

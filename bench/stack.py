@@ -2,14 +2,17 @@
 
 :func:`controller_on_master` starts both (sim agents from ``cluster``), waits
 until the controller leads and yields an open store; on the way out it stops
-both and logs the controller's last lines.
+both and logs the controller's last lines. :func:`following` runs a watch beside a
+scenario and :func:`wait_for` waits on what it sees, with a deadline.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Sequence
+import time
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +24,7 @@ from bench.common import start_controller, stop, wait_leader
 from bench.mesos_sim import start_master
 from localcluster.etcd import free_port
 
-__all__ = ["controller_on_master"]
+__all__ = ["controller_on_master", "following", "wait_for"]
 
 logger = logging.getLogger(__name__)
 
@@ -69,3 +72,33 @@ async def controller_on_master(
         tail = ctl_log.read_text(errors="replace").splitlines()[-20:]
         if tail:
             logger.info("controller log tail:\n%s", "\n".join(tail))
+
+
+@contextlib.asynccontextmanager
+async def following(follow: Coroutine[Any, Any, None], name: str) -> AsyncIterator[None]:
+    """Run ``follow`` (a watch) as a task for the block; cancelled on the way out."""
+    task = asyncio.create_task(follow, name=name)
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+
+
+async def wait_for(
+    changed: asyncio.Event, what: str, check: Callable[[], bool], within: float
+) -> float:
+    """Until ``check()`` holds, re-checked when ``changed`` is set (and every 50 ms);
+    the ``perf_counter`` time it held. RuntimeError naming ``what`` past ``within`` s."""
+    try:
+        async with asyncio.timeout(within):
+            while True:
+                if check():
+                    return time.perf_counter()
+                changed.clear()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(0.05):
+                        await changed.wait()
+    except TimeoutError:
+        raise RuntimeError(f"{what}: not within {within:.0f} s") from None

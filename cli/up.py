@@ -154,10 +154,8 @@ def up(
             *("--docker-socket", str(docker)),
             *("--docker-stand-in", STAND_IN),
             *("--docker-host-root", str((state_dir / "hosts").absolute())),
-            # Command tasks (registry replicas, which have no image) stay simulated,
-            # as with --containerizer sim: the local hosts run no registry.
-            *("--command-containerizer", "sim"),
         )
+    extra = (*extra, *_command_containerizer())
     _start_mesos(
         state_dir=state_dir,
         port=mesos_port,
@@ -346,6 +344,20 @@ def _start_docker(state_dir: Path, *, images: list[str]) -> Path:
         for ref in missing:
             _say(f"  {ref}")
     return daemon.socket_path
+
+
+def _command_containerizer() -> tuple[str, ...]:
+    """Command tasks (the registry replicas, Apps without an image) run as real
+    ``docker-registry`` processes when Debian's package is installed, else simulated."""
+    import shutil
+
+    if shutil.which("docker-registry") is not None:
+        return ("--command-containerizer", "process")
+    _say(
+        "docker-registry is not installed (apt-get install docker-registry): "
+        "the registry replicas are simulated"
+    )
+    return ("--command-containerizer", "sim")
 
 
 def _start_mesos(
@@ -703,6 +715,9 @@ def _next_steps(
     _say(f"  {ctl} scale app/cart -d checkout --instances 9")
     _say(f"  {ctl} rollout status app/cart -d checkout")
     _say(f"  {ctl} explain App.spec.upgradeStrategy")
+    _say(f"  {ctl} get agentsets -o wide   # one agent per host, before any App there")
+    _say(f"  {ctl} describe registrymirror sh1   # replicas, lag, last sync")
+    _say(f"  {ctl} scaling preview cart-sales -d checkout --date 2026-11-11")
     _say(f"  {ctl} diff -f specs/ -R     # edit a file in specs/ first")
     _say(f"  {ctl} apply -f specs/ -R --prune --applyset {APPLYSET}")
     _say(f"  curl -s http://{mesos}/master/slaves   # the local Mesos master's agents")

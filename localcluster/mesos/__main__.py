@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -149,10 +150,21 @@ def _tune_gc() -> None:
 
 
 async def _serve(settings: MasterSettings) -> None:
+    """Serve until SIGTERM or SIGINT, then stop as :class:`LocalMaster` does on the way
+    out: the containerizers end what they run (a process task is its own session, so it
+    would outlive the master otherwise)."""
     async with LocalMaster(settings) as local:
         _tune_gc()
         print(f"mesos master {local.master.state.master_id} on {local.url}", flush=True)
-        await local.serve_forever()
+        stopping = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stopping.set)
+        forever = asyncio.ensure_future(local.serve_forever())
+        signalled = asyncio.ensure_future(stopping.wait())
+        await asyncio.wait({forever, signalled}, return_when=asyncio.FIRST_COMPLETED)
+        signalled.cancel()
+    await forever  # uvicorn has exited: the stop above asked it to
 
 
 def main(argv: Sequence[str] | None = None) -> int:

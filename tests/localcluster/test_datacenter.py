@@ -51,6 +51,9 @@ def test_cluster_from_hosts_starts_every_agent_unreserved(
         assert "reservations" not in agent
         assert agent["attributes"] == {"cpu-model": "x", "rack": "r1", "dc": "sh1"}
         assert agent["resources"] == {"cpus": 8, "mem": 16384, "disk": 1000, "ports": "31000-32000"}
+    # each at a loopback address of its own: two replicas' processes may take one port
+    ips = [a["ip"] for a in agents]
+    assert len(set(ips)) == len(ips) and all(ip.startswith("127.0.") for ip in ips)
 
 
 def test_prepare_docker_imports_the_stand_in_and_names_the_missing_images(
