@@ -91,8 +91,8 @@ def prepare_docker(socket_path: Path, *, images: Iterable[str]) -> list[str]:
 def cluster_from_hosts(hosts: Iterable[Host]) -> dict[str, Any]:
     """The cluster file of the local master: one unreserved agent per usable Host,
     offering host ports :data:`PORTS`, each at a loopback address of its own
-    (127.0.0.10, 127.0.0.11, ...; 127.0.1.10 after 200), so the processes of command tasks on two agents
-    (registry replicas) can take the same port."""
+    (127.0.0.10, 127.0.0.11, ...; 127.0.1.10 after 200), so the processes of
+    command tasks on two agents (registry replicas) can take the same port."""
     agents: list[dict[str, Any]] = []
     for index, host in enumerate(sorted(hosts, key=lambda h: h.metadata.name)):
         spec = host.spec
