@@ -93,10 +93,12 @@ class Decommissioner:
         if out.host.spec.lifecycle is HostLifecycle.ACTIVE:
             return
         step, error = Step.NONE, ""
+        instances = snapshot.instances.get(out.host.metadata.name, 0)
         try:
             facts = await self._facts(out, snapshot)
             for _ in range(len(Step)):
                 step = next_step(facts)
+                instances = facts.instances
                 if step not in _ACTIONS:
                     break
                 facts = await self._act(out, step, facts, snapshot)
@@ -104,7 +106,7 @@ class Decommissioner:
             error = str(exc)
             out.failed = True
             logger.warning("Host %s: %s failed: %s", out.host.metadata.name, step, exc)
-        self._conditions(out, step, error, snapshot)
+        self._conditions(out, step, error, snapshot, instances)
 
     async def _act(
         self, out: Outcome, step: Step, facts: DecommissionFacts, snapshot: Pass
@@ -114,6 +116,12 @@ class Decommissioner:
         name = host.metadata.name
         if step is Step.DRAIN_AGENT:
             assert self._mesos is not None and facts.agent is not None
+            # DRAIN_AGENT kills whatever still runs there: count the host's live
+            # instances again from etcd first, never from a pass that may predate them.
+            self._passes.invalidate()
+            live = (await self._passes.get()).instances.get(name, 0)
+            if live:
+                return replace(facts, instances=live)
             await self._mesos.drain_agent(facts.agent.agent_id, max_grace_period=self._drain_grace)
             self._passes.invalidate()
             out.event(EventKind.NORMAL, "AgentDraining", f"DRAIN_AGENT {facts.agent.agent_id}")
@@ -152,10 +160,11 @@ class Decommissioner:
         self._passes.invalidate()
         return replace(facts, blocks_held=0)
 
-    def _conditions(self, out: Outcome, step: Step, error: str, snapshot: Pass) -> None:
+    def _conditions(
+        self, out: Outcome, step: Step, error: str, snapshot: Pass, instances: int
+    ) -> None:
         host = out.host
         name = host.metadata.name
-        instances = snapshot.instances.get(name, 0)
         messages = {
             Step.WAIT_INSTANCES: f"{instances} live instance{'s' if instances != 1 else ''} "
             "on the host; the App controller replaces them elsewhere",

@@ -27,7 +27,7 @@ from adapters.etcd.ipam import EtcdIpam
 from adapters.mesos.http import MesosSettings
 from adapters.mesos.operator import MesosOperatorClient
 from adapters.protocols import TASK_ID_LABEL, DeviceStatus, ObjectKey
-from crds.host import Host, HostEngine
+from crds.host import Host, HostEngine, HostLifecycle
 from crds.ippool import IPPool
 from crds.meta import Condition
 from localcluster.dockerd import DockerDaemon
@@ -149,7 +149,8 @@ class Rig:
 
 
 @pytest.fixture
-async def rig(store: EtcdStore) -> AsyncIterator[Rig]:
+async def rig(store: EtcdStore, request: pytest.FixtureRequest) -> AsyncIterator[Rig]:
+    pass_max_age = float(getattr(request, "param", 0.02))  # indirect parametrization
     master = LocalMaster(MasterSettings(agents=AGENTS, heartbeat_interval=0.3))
     netbox = LocalNetbox(NetboxSettings(token=TOKEN))
     async with master, netbox:
@@ -172,7 +173,7 @@ async def rig(store: EtcdStore) -> AsyncIterator[Rig]:
                 resync=0.3,
                 poll=0.05,
                 backoff_max=0.3,
-                pass_max_age=0.02,
+                pass_max_age=pass_max_age,
                 drain_grace=0.1,
                 mirror=MirrorSettings(interval=0.1, backoff_initial=0.05),
             )
@@ -392,6 +393,31 @@ async def _block_of(rig: Rig, host_name: str) -> str | None:
             if block.host == host_name:
                 return str(block.cidr)
     return None
+
+
+@pytest.mark.parametrize("rig", [60.0], indirect=True)  # one pass, read before the instance
+async def test_no_drain_while_a_fresh_read_finds_instances_a_cached_pass_missed(rig: Rig):
+    seed(rig.netbox.db, {"hosts": [device("h1")]})
+    await rig.store.create(host("h1"))
+    await rig.condition("h1", "Onboarded", "True")  # the pass it used counts 0 instances on h1
+    inst = Instance(
+        instance_id="shop.web.v1.0000beef",
+        domain="shop",
+        app="web",
+        version="v1",
+        state=InstanceState.RUNNING,
+        hostname="h1",
+        launched_at=datetime.now(UTC),
+    )
+    await rig.store.put_raw(f"instances/shop/web/{inst.instance_id}", inst.to_json().encode())
+    current = await rig.store.get(ObjectKey("Host", None, "h1"))
+    assert isinstance(current, Host)
+    spec = current.spec.model_copy(update={"lifecycle": HostLifecycle.DRAINING})
+    await rig.store.update(current.model_copy(update={"spec": spec}))
+    _, cond = await rig.condition("h1", "Draining", "True", "WaitInstances")
+    assert "1 live instance" in cond.message
+    agents = (await rig.mesos.get_agents()).agents
+    assert all(a.drain_info is None for a in agents)  # DRAIN_AGENT would have killed it
 
 
 async def test_a_cmdb_outage_is_reported_changes_nothing_and_is_caught_up(rig: Rig):
