@@ -53,6 +53,7 @@ import sys
 import time
 from collections import Counter
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -156,7 +157,8 @@ def up(
             *("--docker-host-root", str((state_dir / "hosts").absolute())),
         )
     extra = (*extra, *_command_containerizer())
-    _start_mesos(
+    master_started = datetime.now(UTC)
+    fresh_master = _start_mesos(
         state_dir=state_dir,
         port=mesos_port,
         cluster=cluster,
@@ -172,7 +174,8 @@ def up(
         config=_controller_config(state_dir),
     )
     wait = _wait_seconds() if wait is None else wait
-    asyncio.run(_show_convergence(endpoint=endpoint, wait=wait))
+    since = master_started if fresh_master else None
+    asyncio.run(_show_convergence(endpoint=endpoint, wait=wait, since=since))
     _next_steps(
         endpoint=endpoint,
         default=port == 2379,
@@ -367,7 +370,8 @@ def _start_mesos(
     cluster: dict[str, Any],
     containerizer: str = "sim",
     extra_args: tuple[str, ...] = (),
-) -> None:
+) -> bool:
+    """Start the local master unless it runs; True when this call started it."""
     import json
 
     from crds.errors import DcosError
@@ -379,7 +383,7 @@ def _start_mesos(
     agents = len(cluster["agents"])
     if pid is not None and mesos_running(pid):
         _say(f"Mesos master is running (pid {pid}) at {url}")
-        return
+        return False
     if _port_taken(port):
         raise DcosError(
             f"127.0.0.1:{port} is taken by another process; stop it or pass --mesos-port"
@@ -401,6 +405,7 @@ def _start_mesos(
         f"started the Mesos master (pid {pid}) at {url}: "
         f"{agents} {containerizer} agents, one per Host"
     )
+    return True
 
 
 def _free_port() -> int:
@@ -581,9 +586,11 @@ class _Bar:
         )
 
 
-async def _show_convergence(*, endpoint: str, wait: float) -> None:
+async def _show_convergence(*, endpoint: str, wait: float, since: datetime | None) -> None:
     """Show running / desired instances until every App is Available or ``wait`` passes,
-    then what is missing and the instance records."""
+    then what is missing and the instance records. ``since``: when this ``up`` started
+    a new master; statuses and records of tasks from before it (a previous ``up``)
+    are stale until the controllers have replaced those tasks."""
     from adapters.etcd import EtcdSettings, open_store
     from cli.output import stdout_is_terminal
 
@@ -602,7 +609,7 @@ async def _show_convergence(*, endpoint: str, wait: float) -> None:
                 apps = list((await store.list("App")).items)
                 elapsed = time.monotonic() - started
                 counts = _counts(apps)
-                done = counts[2] == len(apps)
+                done = counts[2] == len(apps) and not await _stale(store, since)
                 timed_out = elapsed >= wait
                 view.update(counts, elapsed, final=done or timed_out)
                 if done or timed_out:
@@ -620,6 +627,23 @@ async def _show_convergence(*, endpoint: str, wait: float) -> None:
         if not done:
             _say_unchecked(records)
     _instance_table(records)
+
+
+async def _stale(store: Any, since: datetime | None) -> bool:
+    """Some instance record still says Running for a task started before ``since``."""
+    from reconciler.apps.instances import Instance, InstanceState
+
+    if since is None:
+        return False
+    for _, value in await store.list_raw("instances/"):
+        try:
+            inst = Instance.from_json(value)
+        except ValueError:
+            continue
+        began = inst.started_at or inst.launched_at
+        if inst.state is InstanceState.RUNNING and began is not None and began < since:
+            return True
+    return False
 
 
 def _why(app: Any) -> str:

@@ -167,3 +167,27 @@ def test_up_every_app_becomes_available(cluster: UpCluster) -> None:
     }
     assert set(available.values()) == {"True"}, available
     assert f"all {len(listing)} Apps are Available" in first.stdout
+
+    # down keeps the state; up again starts a new master whose agents run nothing, and
+    # the controllers launch every instance again: the statuses must follow, not stay
+    # as the last run left them
+    cluster.run("down")
+    cluster.env["DCOS_UP_WAIT"] = "90"
+    again = cluster.up()
+    assert f"all {len(listing)} Apps are Available" in again.stdout, again.stdout
+    scaled = cluster.scaled_apps()
+    listing = json.loads(cluster.run("get", "apps", "-A", "-o", "json").stdout)["items"]
+    desired = {
+        f"{i['metadata']['domain']}/{i['metadata']['name']}": i["spec"]["instances"]
+        for i in listing
+    }
+    running = {
+        f"{i['metadata']['domain']}/{i['metadata']['name']}": i["status"].get("runningInstances")
+        for i in listing
+    }
+    assert {a: n for a, n in running.items() if a not in scaled} == {
+        a: n for a, n in desired.items() if a not in scaled
+    }
+    rows = [r for r in _instance_rows(again.stdout) if r[0] not in scaled]
+    assert len(rows) == sum(n for a, n in desired.items() if a not in scaled)
+    assert {r[3] for r in rows} == {"Running"}
