@@ -50,7 +50,7 @@ if TYPE_CHECKING:
     from adapters.etcd.leader import FencedStore
     from adapters.protocols import Cmdb
     from reconciler.apps.instances import Instance
-    from reconciler.runtime import Manager
+    from reconciler.runtime import Controller, Manager
 
 __all__ = ["CONTROLLERS", "main", "run"]
 
@@ -367,7 +367,15 @@ async def _register_mesos(
         manager, mesos=client, codec=MesosWireCodec(), store=store, ipam=EtcdIpam(store)
     )
     app.register(manager, framework=framework)
-    await _register_domains(manager, urls, stack, instances=framework.records.all)
+    domains = await _register_domains(manager, urls, stack, instances=framework.records.all)
+    from reconciler.controllers.domain import USAGE_DELAY
+    from reconciler.runtime import Request
+
+    # A domain's used and borrowed figures follow its instances (one pass per second
+    # at most), not only the resync.
+    framework.records.add_listener(
+        lambda domain, _app: domains.enqueue_after(Request("Domain", None, domain), USAGE_DELAY)
+    )
     from reconciler.controllers import registrymirror
 
     registrymirror.register(manager, instances=framework.records.all)
@@ -385,14 +393,14 @@ async def _register_domains(
     stack: contextlib.AsyncExitStack,
     *,
     instances: Callable[[], Iterable[Instance]],
-) -> None:
+) -> Controller:
     """The Domain controller: dynamic reservations and quota through the operator API."""
     from adapters.mesos.http import MesosSettings
     from adapters.mesos.operator import MesosOperatorClient
     from reconciler.controllers import domain
 
     operator = await stack.enter_async_context(MesosOperatorClient(MesosSettings(masters=urls)))
-    domain.register(manager, mesos=operator, instances=instances)
+    return domain.register(manager, mesos=operator, instances=instances)
 
 
 def run() -> NoReturn:

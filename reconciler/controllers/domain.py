@@ -71,6 +71,7 @@ __all__ = ["DomainMesos", "DomainReconciler", "register"]
 logger = logging.getLogger(__name__)
 
 RESYNC_SECONDS = 30.0
+USAGE_DELAY = 1.0  # a domain's status figures follow instance changes within this
 FIRST_RETRY_SECONDS = 0.5
 PRINCIPAL = "dcos-controller"
 RESERVED = "Reserved"
