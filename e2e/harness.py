@@ -43,6 +43,9 @@ import yaml
 
 from adapters.etcd import EtcdStore
 from adapters.etcd.client import prefix_end
+from adapters.mesos.http import MesosSettings
+from adapters.mesos.scheduler import MesosSchedulerClient
+from adapters.mesos.tasks import MesosWireCodec
 from adapters.protocols import ObjectKey
 from crds.app import App
 from crds.errors import NotFound
@@ -53,6 +56,9 @@ from localcluster.mesos.server import LocalMaster
 from localcluster.mesos.settings import MasterSettings, SimSettings
 from reconciler.apps.instances import Instance
 from reconciler.apps.version import spec_version
+from reconciler.controllers import app as app_controller
+from reconciler.framework import FrameworkSettings, MesosFramework
+from reconciler.runtime import Manager, ManagerSettings
 
 BIN = Path(sys.executable).parent
 TIMEOUT = 30.0
@@ -341,6 +347,48 @@ async def running_stack(
         etcd=etcd, prefix=prefix, mesos=master.url, log=log, extra_args=extra_args, env=env
     ):
         yield Stack(master, store, etcd, prefix, tmp, log)
+
+
+Register = Callable[[Manager, MesosFramework, contextlib.AsyncExitStack], Awaitable[None]]
+"""Registers more controllers beside the App controller (the stack closes their clients)."""
+
+
+def mesos_client_settings(master: LocalMaster) -> MesosSettings:
+    """Client settings for an in-process master: short timeouts and back-off."""
+    return MesosSettings(
+        masters=(master.url,), request_timeout=5.0, backoff_initial=0.02, backoff_max=0.2
+    )
+
+
+@contextlib.asynccontextmanager
+async def controllers_on(
+    master: LocalMaster, store: EtcdStore, register: Register | None = None
+) -> AsyncIterator[MesosFramework]:
+    """The App controller and its framework on ``master``, in this process, plus what
+    ``register`` adds; the manager runs for the block and stops on the way out."""
+    async with contextlib.AsyncExitStack() as stack:
+        client = await stack.enter_async_context(
+            MesosSchedulerClient(mesos_client_settings(master))
+        )
+        manager = Manager(store, settings=ManagerSettings(metrics_addr=None))
+        framework = app_controller.new_framework(
+            manager,
+            mesos=client,
+            codec=MesosWireCodec(),
+            store=store,
+            settings=FrameworkSettings(offer_hold_seconds=0.3, refuse_seconds=0.1),
+        )
+        app_controller.register(manager, framework=framework)
+        if register is not None:
+            await register(manager, framework, stack)
+        stop = asyncio.Event()
+        task = asyncio.create_task(manager.run(stop), name="test:manager")
+        try:
+            yield framework
+        finally:
+            stop.set()
+            async with asyncio.timeout(30):
+                await task
 
 
 class CapacityWatch:

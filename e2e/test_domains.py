@@ -25,7 +25,6 @@ revision that web never has fewer than 6 healthy instances (nor more than
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
@@ -33,22 +32,18 @@ from typing import Any
 import pytest
 
 from adapters.etcd import EtcdStore
-from adapters.mesos.http import MesosSettings
 from adapters.mesos.operator import MesosOperatorClient
-from adapters.mesos.scheduler import MesosSchedulerClient
-from adapters.mesos.tasks import MesosWireCodec
 from adapters.protocols import ObjectKey
 from crds.app import App
 from crds.domain import Domain
 from crds.host import Host
-from e2e.harness import CapacityWatch, until
+from e2e.harness import CapacityWatch, controllers_on, mesos_client_settings, until
 from localcluster.mesos.server import LocalMaster
 from localcluster.mesos.settings import AgentSpec, MasterSettings, SimSettings
 from reconciler.apps.instances import Instance
-from reconciler.controllers import app as app_controller
 from reconciler.controllers import domain as domain_controller
-from reconciler.framework import FrameworkSettings
-from reconciler.runtime import Manager, ManagerSettings
+from reconciler.framework import MesosFramework
+from reconciler.runtime import Manager
 
 WITHIN = 20.0
 HOSTS: dict[str, tuple[float, str | None]] = {  # hostname -> (cpus, Host.spec.domain)
@@ -89,28 +84,14 @@ async def master() -> AsyncIterator[LocalMaster]:
 
 @contextlib.asynccontextmanager
 async def controllers(master: LocalMaster, store: EtcdStore) -> AsyncIterator[None]:
-    settings = MesosSettings(
-        masters=(master.url,), request_timeout=5.0, backoff_initial=0.02, backoff_max=0.2
-    )
-    async with MesosSchedulerClient(settings) as client, MesosOperatorClient(settings) as ops:
-        manager = Manager(store, settings=ManagerSettings(metrics_addr=None))
-        framework = app_controller.new_framework(
-            manager,
-            mesos=client,
-            codec=MesosWireCodec(),
-            store=store,
-            settings=FrameworkSettings(offer_hold_seconds=0.3, refuse_seconds=0.1),
-        )
-        app_controller.register(manager, framework=framework)
+    async def domains(
+        manager: Manager, framework: MesosFramework, stack: contextlib.AsyncExitStack
+    ) -> None:
+        ops = await stack.enter_async_context(MesosOperatorClient(mesos_client_settings(master)))
         domain_controller.register(manager, mesos=ops, instances=framework.records.all, resync=0.5)
-        stop = asyncio.Event()
-        task = asyncio.create_task(manager.run(stop), name="test:manager")
-        try:
-            yield
-        finally:
-            stop.set()
-            async with asyncio.timeout(WITHIN):
-                await task
+
+    async with controllers_on(master, store, domains):
+        yield
 
 
 class BorrowWatch(CapacityWatch):

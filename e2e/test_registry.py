@@ -19,7 +19,6 @@ process its agents started, and nothing else.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import dataclasses
 import os
@@ -31,24 +30,20 @@ from pathlib import Path
 import pytest
 
 from adapters.etcd import EtcdStore
-from adapters.mesos.http import MesosSettings
-from adapters.mesos.scheduler import MesosSchedulerClient
-from adapters.mesos.tasks import MesosWireCodec
 from adapters.protocols import ObjectKey
 from adapters.registry import RegistryClient
 from crds.app import App
 from crds.domain import Domain
 from crds.errors import NotFound
 from crds.registrymirror import RegistryMirror
-from e2e.harness import sim_master_settings, until
+from e2e.harness import controllers_on, sim_master_settings, until
 from localcluster.mesos.server import LocalMaster
 from localcluster.mesos.settings import AgentSpec
 from localcluster.registry import push_synthetic, registry_binary
-from reconciler.controllers import app as app_controller
 from reconciler.controllers import registrymirror
-from reconciler.framework import FrameworkSettings
+from reconciler.framework import MesosFramework
 from reconciler.registry.mirror import SYNC_REQUESTED
-from reconciler.runtime import Manager, ManagerSettings
+from reconciler.runtime import Manager
 from reconciler.system import SYSTEM_DOMAIN, SYSTEM_ROLE
 
 HOSTS = {f"reg-{n}": f"127.0.0.{20 + n}" for n in range(1, 5)}
@@ -88,28 +83,13 @@ async def master(tmp_path: Path) -> AsyncIterator[LocalMaster]:
 
 @contextlib.asynccontextmanager
 async def controllers(master: LocalMaster, store: EtcdStore) -> AsyncIterator[None]:
-    settings = MesosSettings(
-        masters=(master.url,), request_timeout=5.0, backoff_initial=0.02, backoff_max=0.2
-    )
-    async with MesosSchedulerClient(settings) as client:
-        manager = Manager(store, settings=ManagerSettings(metrics_addr=None))
-        framework = app_controller.new_framework(
-            manager,
-            mesos=client,
-            codec=MesosWireCodec(),
-            store=store,
-            settings=FrameworkSettings(offer_hold_seconds=0.3, refuse_seconds=0.1),
-        )
-        app_controller.register(manager, framework=framework)
+    async def mirrors(
+        manager: Manager, framework: MesosFramework, _: contextlib.AsyncExitStack
+    ) -> None:
         registrymirror.register(manager, instances=framework.records.all)
-        stop = asyncio.Event()
-        task = asyncio.create_task(manager.run(stop), name="test:manager")
-        try:
-            yield
-        finally:
-            stop.set()
-            async with asyncio.timeout(WITHIN):
-                await task
+
+    async with controllers_on(master, store, mirrors):
+        yield
 
 
 async def _create(store: EtcdStore) -> None:

@@ -19,7 +19,6 @@ metric sources, on the real clock.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from datetime import datetime
@@ -31,18 +30,15 @@ import httpx
 from adapters.etcd import EtcdStore
 from adapters.mesos.http import MesosSettings
 from adapters.mesos.monitor import MesosAgentMonitor
-from adapters.mesos.scheduler import MesosSchedulerClient
-from adapters.mesos.tasks import MesosWireCodec
 from adapters.protocols import ObjectKey
 from crds.app import App
 from crds.domain import Domain
 from crds.scalingpolicy import MetricKind, ScalingPolicy
-from e2e.harness import Stack, until
+from e2e.harness import Stack, controllers_on, until
 from localcluster.mesos.server import LocalMaster
-from reconciler.controllers import app as app_controller
 from reconciler.controllers import scalingpolicy
-from reconciler.framework import FrameworkSettings
-from reconciler.runtime import Manager, ManagerSettings
+from reconciler.framework import MesosFramework
+from reconciler.runtime import Manager
 from reconciler.scaling.metrics import MetricSource, UsageMetrics
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -76,29 +72,12 @@ def _at(hour: int, minute: int, second: int = 0) -> datetime:
 async def controllers(
     master: LocalMaster, store: EtcdStore, clock: FakeClock, metrics: MetricSource | None = None
 ) -> AsyncIterator[None]:
-    settings = MesosSettings(
-        masters=(master.url,), request_timeout=5.0, backoff_initial=0.02, backoff_max=0.2
-    )
-    async with MesosSchedulerClient(settings) as client:
-        manager = Manager(store, settings=ManagerSettings(metrics_addr=None))
-        framework = app_controller.new_framework(
-            manager,
-            mesos=client,
-            codec=MesosWireCodec(),
-            store=store,
-            settings=FrameworkSettings(offer_hold_seconds=0.3, refuse_seconds=0.1),
-        )
-        app_controller.register(manager, framework=framework)
+    async def scaling(manager: Manager, _: MesosFramework, __: contextlib.AsyncExitStack) -> None:
         # A short resync: the controller looks at the (fake) clock again every 0.1 s.
         scalingpolicy.register(manager, metrics=metrics, wall=clock.wall, now=clock.now, resync=0.1)
-        stop = asyncio.Event()
-        task = asyncio.create_task(manager.run(stop), name="test:manager")
-        try:
-            yield
-        finally:
-            stop.set()
-            async with asyncio.timeout(WITHIN):
-                await task
+
+    async with controllers_on(master, store, scaling):
+        yield
 
 
 def _running(master: LocalMaster) -> int:
