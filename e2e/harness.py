@@ -391,45 +391,39 @@ async def controllers_on(
                 await task
 
 
-class CapacityWatch:
-    """Every revision of one App's instance records, each checked against the capacity bounds.
+class RecordsWatch:
+    """Instance records under ``start``, checked at every etcd revision (``_check``).
 
-    Entered on a converged App: it lists the records at one revision, then
-    applies the watch events from the next revision on. Once all events of a
-    revision are in (the first event of a later one arrives, or the watch is
-    left), at most ``N + floor(N * maximumOverCapacity)`` records may be
-    active and at least ``ceil(N * minimumHealthCapacity)`` healthy; each
-    breach is kept in :attr:`violations`. Leaving the watch waits (a few
-    seconds at most) until the records followed are exactly those in etcd,
-    so no revision was missed, then checks the last one; leave it once the
-    App has settled.
+    Entering lists the records at one revision, then applies the watch events
+    from the next revision on; once all events of a revision are in (the first
+    event of a later one arrives, or the watch is left) :meth:`_check` looks at
+    them. Leaving waits (a few seconds at most) until the records followed are
+    exactly those in etcd, so no revision was missed, then checks the last one.
     """
 
-    def __init__(
-        self,
-        store: EtcdStore,
-        *,
-        domain: str,
-        name: str,
-        instances: int,
-        min_health: float,
-        max_over: float,
-    ) -> None:
+    check_on_enter = True
+    """Check the records listed on entering too."""
+
+    def __init__(self, store: EtcdStore, start: bytes) -> None:
         self.store = store
-        self.max_active = instances + math.floor(instances * max_over + 1e-9)
-        self.min_healthy = math.ceil(instances * min_health - 1e-9)
-        self.start = store.keys.raw(f"instances/{domain}/{name}") + b"/"
+        self.start = start
         self.records: dict[bytes, bytes] = {}  # key -> value, as of ``revision``
         self.revision = 0  # the revision the records are at
         self.checked = 0  # revisions checked
-        self.violations: list[str] = []
-        self.versions: dict[str, set[str]] = {}  # instance id -> every version it was seen with
         self._task: asyncio.Task[None] | None = None
+
+    def instances(self) -> list[Instance]:
+        return [Instance.from_json(value) for value in self.records.values()]
+
+    def _check(self) -> None:
+        raise NotImplementedError
 
     async def __aenter__(self) -> Self:
         kvs, self.revision, _ = await self.store.client.range(self.start, prefix_end(self.start))
         self.records = {kv.key: kv.value for kv in kvs}
-        self._task = asyncio.create_task(self._follow(), name="e2e:capacity-watch")
+        if self.check_on_enter:
+            self._check()
+        self._task = asyncio.create_task(self._follow(), name=f"e2e:{type(self).__name__}")
         return self
 
     async def _follow(self) -> None:
@@ -444,20 +438,6 @@ class CapacityWatch:
                 self.records.pop(record.kv.key, None)
             else:
                 self.records[record.kv.key] = record.kv.value
-
-    def _check(self) -> None:
-        instances = [Instance.from_json(value) for value in self.records.values()]
-        for inst in instances:
-            self.versions.setdefault(inst.instance_id, set()).add(inst.version)
-        active = sum(i.is_active for i in instances)
-        healthy = sum(i.is_healthy for i in instances)
-        if active > self.max_active:
-            self.violations.append(f"revision {self.revision}: {active} active > {self.max_active}")
-        if healthy < self.min_healthy:
-            self.violations.append(
-                f"revision {self.revision}: {healthy} healthy < {self.min_healthy}"
-            )
-        self.checked += 1
 
     async def __aexit__(
         self,
@@ -481,6 +461,48 @@ class CapacityWatch:
             self._task.result()  # the watch broke: raise why
         kvs, _, _ = await self.store.client.range(self.start, prefix_end(self.start))
         return self.records == {kv.key: kv.value for kv in kvs}
+
+
+class CapacityWatch(RecordsWatch):
+    """Every revision of one App's instance records, each checked against the capacity bounds.
+
+    Entered on a converged App (:class:`RecordsWatch`): at every revision at
+    most ``N + floor(N * maximumOverCapacity)`` records may be active and at
+    least ``ceil(N * minimumHealthCapacity)`` healthy; each breach is kept in
+    :attr:`violations`. Leave it once the App has settled.
+    """
+
+    check_on_enter = False
+
+    def __init__(
+        self,
+        store: EtcdStore,
+        *,
+        domain: str,
+        name: str,
+        instances: int,
+        min_health: float,
+        max_over: float,
+    ) -> None:
+        super().__init__(store, store.keys.raw(f"instances/{domain}/{name}") + b"/")
+        self.max_active = instances + math.floor(instances * max_over + 1e-9)
+        self.min_healthy = math.ceil(instances * min_health - 1e-9)
+        self.violations: list[str] = []
+        self.versions: dict[str, set[str]] = {}  # instance id -> every version it was seen with
+
+    def _check(self) -> None:
+        instances = self.instances()
+        for inst in instances:
+            self.versions.setdefault(inst.instance_id, set()).add(inst.version)
+        active = sum(i.is_active for i in instances)
+        healthy = sum(i.is_healthy for i in instances)
+        if active > self.max_active:
+            self.violations.append(f"revision {self.revision}: {active} active > {self.max_active}")
+        if healthy < self.min_healthy:
+            self.violations.append(
+                f"revision {self.revision}: {healthy} healthy < {self.min_healthy}"
+            )
+        self.checked += 1
 
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -12,26 +12,21 @@ revision: an agent is up while its App has a healthy instance.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import dataclasses
 import json
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
-from types import TracebackType
-from typing import Self
 
 import pytest
 
 from adapters.etcd import EtcdStore
-from adapters.etcd.client import prefix_end
 from adapters.protocols import ObjectKey
 from crds.agentset import AgentSet
-from e2e.harness import Stack, UpCluster, instance_records, sim_master_settings, until
+from e2e.harness import RecordsWatch, Stack, UpCluster, instance_records, sim_master_settings, until
 from localcluster.mesos.server import LocalMaster
 from localcluster.mesos.settings import AgentSpec
-from reconciler.apps.instances import Instance
 from reconciler.system import SYSTEM_DOMAIN
 
 HOSTS = ("node-1", "node-2", "node-3", "node-4")
@@ -138,98 +133,34 @@ async def agentset(store: EtcdStore) -> AgentSet | None:
     return None
 
 
-class AvailabilityWatch:
+class AvailabilityWatch(RecordsWatch):
     """The agents (system Apps) with a healthy instance, at every etcd revision of the
     system domain's instance records; the most agents seen down at once."""
 
     def __init__(self, store: EtcdStore, agents: list[str]) -> None:
-        self.store = store
+        super().__init__(store, store.keys.raw(f"instances/{SYSTEM_DOMAIN}") + b"/")
         self.agents = agents
-        self.start = store.keys.raw(f"instances/{SYSTEM_DOMAIN}") + b"/"
-        self.records: dict[bytes, bytes] = {}
-        self.revision = 0
-        self.checked = 0
         self.most_down = 0
-        self._task: asyncio.Task[None] | None = None
-
-    async def __aenter__(self) -> Self:
-        kvs, self.revision, _ = await self.store.client.range(self.start, prefix_end(self.start))
-        self.records = {kv.key: kv.value for kv in kvs}
-        self._check()
-        self._task = asyncio.create_task(self._follow(), name="e2e:agent-watch")
-        return self
-
-    async def _follow(self) -> None:
-        watch = self.store.client.watch(
-            self.start, prefix_end(self.start), start_revision=self.revision + 1
-        )
-        async for record in watch:
-            if record.kv.mod_revision != self.revision:
-                self._check()
-                self.revision = record.kv.mod_revision
-            if record.deleted:
-                self.records.pop(record.kv.key, None)
-            else:
-                self.records[record.kv.key] = record.kv.value
 
     def _check(self) -> None:
-        instances = [Instance.from_json(v) for v in self.records.values()]
-        up = {i.app for i in instances if i.is_healthy}
+        up = {i.app for i in self.instances() if i.is_healthy}
         down = sum(1 for agent in self.agents if agent not in up)
         self.most_down = max(self.most_down, down)
         self.checked += 1
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        assert self._task is not None
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
-        if exc_type is None:
-            self._check()
 
-
-class AgentsFirstWatch:
+class AgentsFirstWatch(RecordsWatch):
     """At every etcd revision of the instance records: every App instance outside the
     system domain placed on a host finds that host's agents running there already."""
 
     def __init__(self, store: EtcdStore, agents: dict[str, list[str]]) -> None:
-        self.store = store
+        super().__init__(store, store.keys.raw("instances") + b"/")
         self.agents = agents  # host -> the agent Apps it must run first
-        self.start = store.keys.raw("instances") + b"/"
-        self.records: dict[bytes, bytes] = {}
-        self.revision = 0
-        self.checked = 0
         self.landed: set[str] = set()  # hosts an App instance landed on
         self.violations: list[str] = []
-        self._task: asyncio.Task[None] | None = None
-
-    async def __aenter__(self) -> Self:
-        kvs, self.revision, _ = await self.store.client.range(self.start, prefix_end(self.start))
-        self.records = {kv.key: kv.value for kv in kvs}
-        self._check()
-        self._task = asyncio.create_task(self._follow(), name="e2e:agents-first-watch")
-        return self
-
-    async def _follow(self) -> None:
-        watch = self.store.client.watch(
-            self.start, prefix_end(self.start), start_revision=self.revision + 1
-        )
-        async for record in watch:
-            if record.kv.mod_revision != self.revision:
-                self._check()
-                self.revision = record.kv.mod_revision
-            if record.deleted:
-                self.records.pop(record.kv.key, None)
-            else:
-                self.records[record.kv.key] = record.kv.value
 
     def _check(self) -> None:
-        instances = [Instance.from_json(v) for v in self.records.values()]
+        instances = self.instances()
         running = {(i.app, i.hostname) for i in instances if i.is_running}
         for inst in instances:
             if inst.domain == SYSTEM_DOMAIN or not inst.is_active or inst.hostname is None:
@@ -242,19 +173,6 @@ class AgentsFirstWatch:
                         f" before its agent {agent} runs"
                     )
         self.checked += 1
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        assert self._task is not None
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
-        if exc_type is None:
-            self._check()
 
 
 def running_agents(master: LocalMaster) -> dict[str, str]:
