@@ -31,6 +31,7 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 up: venv
+	@$(MAKE) -s registry || echo "docker-registry could not be installed: the registry replicas are simulated"
 	$(BIN)/dcosctl up $(if $(CONTAINERIZER),--containerizer $(CONTAINERIZER))
 
 down: venv
