@@ -34,13 +34,11 @@ from typing import Any
 
 import crds.kinds  # noqa: F401  (registers the kinds)
 from adapters.etcd import EtcdStore
-from adapters.etcd.client import prefix_end
 from adapters.protocols import Create, ObjectKey
 from bench.common import Figure, etcd
-from bench.stack import controller_on_master, following, wait_for
+from bench.stack import RecordsFollower, controller_on_master, following
 from crds.agentset import AgentSet
 from crds.registry import parse_object
-from reconciler.apps.instances import Instance
 from reconciler.system import SYSTEM_DOMAIN, SYSTEM_ROLE
 
 logger = logging.getLogger(__name__)
@@ -103,36 +101,18 @@ def _docs() -> list[dict[str, Any]]:
 
 
 @dataclass
-class _Watch:
+class _Watch(RecordsFollower):
     """The system domain's instance records revision by revision."""
 
-    store: EtcdStore
-    root: bytes = b""
-    records: dict[bytes, Instance] = field(default_factory=dict)
-    revision: int = 0
     checked: int = 0
     most_down: int = 0
     armed: bool = False
     old_version: dict[str, str] = field(default_factory=dict)  # app -> version before the edit
     down_at: dict[str, float] = field(default_factory=dict)  # app -> first down after arming
     back_at: dict[str, float] = field(default_factory=dict)  # app -> healthy at new version
-    changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     def __post_init__(self) -> None:
         self.root = self.store.keys.raw(f"instances/{SYSTEM_DOMAIN}") + b"/"
-
-    async def follow(self) -> None:
-        async for record in self.store.client.watch(
-            self.root, prefix_end(self.root), start_revision=self.revision + 1
-        ):
-            if record.kv.mod_revision != self.revision:
-                self._check()
-                self.revision = record.kv.mod_revision
-            if record.deleted:
-                self.records.pop(record.kv.key, None)
-            else:
-                self.records[record.kv.key] = Instance.from_json(record.kv.value)
-            self.changed.set()
 
     def healthy_apps(self) -> dict[str, set[str]]:
         """App -> versions of its healthy instances."""
@@ -164,9 +144,6 @@ class _Watch:
 
     def up(self) -> int:
         return len(self.healthy_apps())
-
-    async def until(self, what: str, check: Any, within: float) -> float:
-        return await wait_for(self.changed, what, check, within)
 
 
 @dataclass

@@ -50,7 +50,7 @@ from adapters.etcd import EtcdStore
 from adapters.etcd.client import prefix_end
 from adapters.protocols import Create, ObjectKey
 from bench.common import Figure, etcd
-from bench.stack import controller_on_master, following, wait_for
+from bench.stack import RecordsFollower, controller_on_master, following
 from crds.domain import BorrowPolicy, Domain, SharedPoolPolicy
 from crds.host import Host, HostLifecycle
 from crds.registry import parse_object
@@ -141,13 +141,9 @@ def _docs() -> list[dict[str, Any]]:
 
 
 @dataclass
-class _Watch:
+class _Watch(RecordsFollower):
     """The instance records revision by revision: bounds per App, the drained host."""
 
-    store: EtcdStore
-    root: bytes = b""
-    records: dict[bytes, Instance] = field(default_factory=dict)
-    revision: int = 0
     touched: set[str] = field(default_factory=set)  # apps changed in ``revision``
     checked: int = 0
     violations: list[str] = field(default_factory=list)
@@ -156,27 +152,12 @@ class _Watch:
     armed: bool = False  # bounds checked (from convergence on)
     there: set[str] = field(default_factory=set)  # on the drained host when the drain began
     landed: list[str] = field(default_factory=list)  # placed there after it
-    changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     def __post_init__(self) -> None:
         self.root = self.store.keys.raw(f"instances/{DOMAIN}") + b"/"
 
-    async def follow(self) -> None:
-        async for record in self.store.client.watch(
-            self.root, prefix_end(self.root), start_revision=self.revision + 1
-        ):
-            if record.kv.mod_revision != self.revision:
-                self._check()
-                self.revision = record.kv.mod_revision
-            if record.deleted:
-                gone = self.records.pop(record.kv.key, None)
-                if gone is not None:
-                    self.touched.add(gone.app)
-            else:
-                inst = Instance.from_json(record.kv.value)
-                self.records[record.kv.key] = inst
-                self.touched.add(inst.app)
-            self.changed.set()
+    def _applied(self, old: Instance | None, new: Instance | None) -> None:
+        self.touched.update(i.app for i in (old, new) if i is not None)
 
     def _check(self) -> None:
         if self.armed and self.touched:
@@ -230,9 +211,6 @@ class _Watch:
             len(insts) == INSTANCES and all(i.is_healthy for i in insts)
             for insts in per_app.values()
         )
-
-    async def until(self, what: str, check: Any, within: float) -> float:
-        return await wait_for(self.changed, what, check, within)
 
 
 @dataclass

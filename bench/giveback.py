@@ -28,16 +28,15 @@ import asyncio
 import logging
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import crds.kinds  # noqa: F401  (registers the kinds)
 from adapters.etcd import EtcdStore
-from adapters.etcd.client import prefix_end
 from adapters.protocols import Create, ObjectKey
 from bench.common import Figure, etcd
-from bench.stack import controller_on_master, following, wait_for
+from bench.stack import RecordsFollower, controller_on_master, following
 from crds.app import App
 from crds.domain import Domain
 from crds.registry import parse_object
@@ -98,35 +97,17 @@ def _docs() -> list[dict[str, Any]]:
 
 
 @dataclass
-class _Watch:
+class _Watch(RecordsFollower):
     """web's instance records revision by revision."""
 
-    store: EtcdStore
-    root: bytes = b""
-    records: dict[bytes, Instance] = field(default_factory=dict)
-    revision: int = 0
     checked: int = 0
     armed: bool = False
     fewest_healthy: int = WEB
     most_active: int = 0
     home_at: float | None = None
-    changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     def __post_init__(self) -> None:
         self.root = self.store.keys.raw("instances/shop/web") + b"/"
-
-    async def follow(self) -> None:
-        async for record in self.store.client.watch(
-            self.root, prefix_end(self.root), start_revision=self.revision + 1
-        ):
-            if record.kv.mod_revision != self.revision:
-                self.check()
-                self.revision = record.kv.mod_revision
-            if record.deleted:
-                self.records.pop(record.kv.key, None)
-            else:
-                self.records[record.kv.key] = Instance.from_json(record.kv.value)
-            self.changed.set()
 
     def live(self) -> list[Instance]:
         return [i for i in self.records.values() if i.is_active]
@@ -134,7 +115,7 @@ class _Watch:
     def on(self, hosts: tuple[str, ...]) -> int:
         return sum(1 for i in self.live() if i.hostname in hosts and i.is_healthy)
 
-    def check(self) -> None:
+    def _check(self) -> None:
         if not self.armed:
             return
         self.fewest_healthy = min(self.fewest_healthy, sum(i.is_healthy for i in self.live()))
@@ -146,15 +127,12 @@ class _Watch:
     def arrived(self) -> bool:
         """Every instance is home (the last revision has no successor to check it yet)."""
         if self.home_at is None and self.home():
-            self.check()
+            self._check()
         return self.home_at is not None
 
     def home(self) -> bool:
         live = self.live()
         return len(live) == WEB and self.on(HOME) == WEB
-
-    async def until(self, what: str, check: Any, within: float) -> float:
-        return await wait_for(self.changed, what, check, within)
 
 
 @dataclass

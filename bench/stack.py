@@ -13,6 +13,7 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +21,13 @@ import httpx
 import yaml
 
 from adapters.etcd import EtcdSettings, EtcdStore, open_store
+from adapters.etcd.client import prefix_end
 from bench.common import start_controller, stop, wait_leader
 from bench.mesos_sim import start_master
 from localcluster.etcd import free_port
+from reconciler.apps.instances import Instance
 
-__all__ = ["controller_on_master", "following", "wait_for"]
+__all__ = ["RecordsFollower", "controller_on_master", "following", "wait_for"]
 
 logger = logging.getLogger(__name__)
 
@@ -102,3 +105,40 @@ async def wait_for(
                         await changed.wait()
     except TimeoutError:
         raise RuntimeError(f"{what}: not within {within:.0f} s") from None
+
+
+@dataclass
+class RecordsFollower:
+    """Instance records under ``root``, followed revision by revision from ``revision``
+    on: :meth:`_check` runs once every event of a revision is in, :meth:`_applied`
+    after each event, and ``changed`` is set for :meth:`until`."""
+
+    store: EtcdStore
+    root: bytes = b""
+    records: dict[bytes, Instance] = field(default_factory=dict)
+    revision: int = 0
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def _check(self) -> None:
+        """The records as of ``revision`` are complete."""
+
+    def _applied(self, old: Instance | None, new: Instance | None) -> None:
+        """One record changed (``new`` None: deleted)."""
+
+    async def follow(self) -> None:
+        async for record in self.store.client.watch(
+            self.root, prefix_end(self.root), start_revision=self.revision + 1
+        ):
+            if record.kv.mod_revision != self.revision:
+                self._check()
+                self.revision = record.kv.mod_revision
+            key = record.kv.key
+            old = self.records.pop(key, None)
+            new = None if record.deleted else Instance.from_json(record.kv.value)
+            if new is not None:
+                self.records[key] = new
+            self._applied(old, new)
+            self.changed.set()
+
+    async def until(self, what: str, check: Callable[[], bool], within: float) -> float:
+        return await wait_for(self.changed, what, check, within)
