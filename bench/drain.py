@@ -50,7 +50,7 @@ from adapters.etcd import EtcdStore
 from adapters.etcd.client import prefix_end
 from adapters.protocols import Create, ObjectKey
 from bench.common import Figure, etcd
-from bench.stack import RecordsFollower, controller_on_master, following
+from bench.stack import RecordsFollower, controller_on_master
 from crds.domain import BorrowPolicy, Domain, SharedPoolPolicy
 from crds.host import Host, HostLifecycle
 from crds.registry import parse_object
@@ -241,8 +241,7 @@ async def _measure(endpoint: str, tmp: Path, res: _Results) -> None:
         ),
     ) as store:
         watch = _Watch(store)
-        watch.revision = await store.revision()
-        async with following(watch.follow(), "bench:drain-watch"):
+        async with watch.followed():
             await _scenario(store, watch, res)
 
 

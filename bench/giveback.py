@@ -36,7 +36,7 @@ import crds.kinds  # noqa: F401  (registers the kinds)
 from adapters.etcd import EtcdStore
 from adapters.protocols import Create, ObjectKey
 from bench.common import Figure, etcd
-from bench.stack import RecordsFollower, controller_on_master, following
+from bench.stack import RecordsFollower, controller_on_master
 from crds.app import App
 from crds.domain import Domain
 from crds.registry import parse_object
@@ -199,8 +199,7 @@ async def _measure(endpoint: str, tmp: Path, res: _Results) -> None:
         log_level=LOG_LEVEL,
     ) as store:
         watch = _Watch(store)
-        watch.revision = await store.revision()
-        async with following(watch.follow(), "bench:giveback-watch"):
+        async with watch.followed():
             await _scenario(store, watch, res)
 
 

@@ -142,3 +142,10 @@ class RecordsFollower:
 
     async def until(self, what: str, check: Callable[[], bool], within: float) -> float:
         return await wait_for(self.changed, what, check, within)
+
+    @contextlib.asynccontextmanager
+    async def followed(self) -> AsyncIterator[None]:
+        """Follow from the store's current revision on, for the block."""
+        self.revision = await self.store.revision()
+        async with following(self.follow(), f"bench:{type(self).__module__}-watch"):
+            yield
