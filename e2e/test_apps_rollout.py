@@ -86,8 +86,9 @@ async def test_missing_image_fails_at_the_deadline_and_auto_rollback_restores_th
     failures: set[str] = set()
 
     async with capacity_watch(stack) as watch:
-        await stack.apply(web(MISSING, auto_rollback=True))
+        # before the apply: the controller's deadline starts during it, never earlier
         applied = time.monotonic()
+        await stack.apply(web(MISSING, auto_rollback=True))
         bad = spec_version((await stack.app("shop", "web")).spec)
 
         async def rolled_back() -> bool:
