@@ -10,7 +10,11 @@
   is the term's ``revision``: the fencing token;
 - **hold**: refresh the lease every ``ttl / 3`` seconds and check that the
   key still has our create revision; return at the first failure of either
-  (the leader must assume the worst at once: its lease may be expiring);
+  (the leader must assume the worst at once: its lease may be expiring).
+  Each refresh may take only until the lease could have expired, by our own
+  clock (sent before the grant or the last keepalive that answered, plus the
+  TTL): a leader cut off from etcd, or stopped and resumed, steps down by
+  the time another replica can be elected, not after a request timeout;
 - **resign**: revoke the lease, which deletes the key, so a candidate
   watching it takes over at once rather than after the TTL.
 
@@ -30,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Sequence
 
 from aetcd import rpc
@@ -55,6 +60,8 @@ class EtcdLeaderElector:
         self.ttl = ttl
         self.key = store.keys.raw(f"leader/{election}")
         self._lease: int | None = None
+        self._granted = 0.0  # monotonic time the lease's grant was sent
+        self._expires = 0.0  # monotonic time by which the lease may have expired
         self._term: LeaderTerm | None = None
 
     @property
@@ -87,7 +94,10 @@ class EtcdLeaderElector:
     async def _try_once(self) -> LeaderTerm | None:
         """Become leader, or wait until the key goes (or ``ttl`` passes); None to retry."""
         try:
+            if self._lease is not None and time.monotonic() - self._granted > self.ttl / 3:
+                self._lease = None  # aged while we waited: it would expire soon after election
             if self._lease is None:
+                self._granted = time.monotonic()
                 self._lease = await self._client.grant_lease(self.ttl)
             result = await self._client.txn(
                 [Compare(self.key, "create", "=", 0)],
@@ -100,6 +110,7 @@ class EtcdLeaderElector:
             await asyncio.sleep(self.ttl / 3)
             return None
         if result.succeeded:
+            self._expires = self._granted + self.ttl
             return LeaderTerm(self._identity, result.revision)
         holder = result.gets[0]
         if holder is None:
@@ -134,12 +145,26 @@ class EtcdLeaderElector:
         lease = self._lease
         if lease is None:
             return False
+        sent = time.monotonic()
+        if sent >= self._expires:
+            logger.warning("%s: the lease may have expired (no keepalive in time)", self._identity)
+            return False
         try:
-            ttl = await _keepalive(self._client, lease)
-            owned = await self._client.txn([Compare(self.key, "create", "=", term.revision)], [])
+            async with asyncio.timeout(self._expires - sent):
+                ttl = await _keepalive(self._client, lease)
+                owned = await self._client.txn(
+                    [Compare(self.key, "create", "=", term.revision)], []
+                )
+        except TimeoutError:
+            logger.warning(
+                "%s: no keepalive answered before the lease could expire", self._identity
+            )
+            return False
         except StoreError as exc:
             logger.warning("%s: lease keepalive failed: %s", self._identity, exc)
             return False
+        if ttl > 0:
+            self._expires = sent + ttl
         if ttl <= 0:
             logger.warning("%s: the lease expired", self._identity)
             return False

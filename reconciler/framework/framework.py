@@ -50,7 +50,9 @@ live states until Mesos reports the end.
 **Reconciliation.** On every SUBSCRIBED, explicit reconciliation of every
 non-terminal record, then implicit (an empty list), so tasks nobody knows
 surface and are killed, and KILL again for every Killing record; explicit
-reconciliation again every ``reconcile_interval``.
+reconciliation again every ``reconcile_interval``, and of the Unreachable
+records every ``unreachable_reconcile_interval`` (a healed agent's tasks
+come back without an update).
 
 **Addresses.** With an :class:`~reconciler.ipam.Ipam` and the IPPools
 (:mod:`reconciler.framework.addresses`), placement counts the free addresses
@@ -199,6 +201,7 @@ class MesosFramework:
         self._suppressed = False
         self._revived = (0, -1e9)  # (queue generation, clock time) of the last REVIVE
         self._reconciled_at = 0.0
+        self._unreachable_reconciled_at = 0.0
         self._launched: Counter[AppKey] = Counter()  # launches not yet reported as events
         self._killed: dict[str, float] = {}  # task id -> clock time of its KILL (no record)
         self.passes = 0  # matching passes run, for tests and logs
@@ -375,6 +378,22 @@ class MesosFramework:
         self._reconciled_at = self._clock.now()
         logger.info("reconciling %d tasks%s", len(tasks), " and implicitly" if implicit else "")
 
+    async def _reconcile_unreachable(self) -> None:
+        """Ask about the Unreachable records every ``unreachable_reconcile_interval``."""
+        now = self._clock.now()
+        if now - self._unreachable_reconciled_at < self.settings.unreachable_reconcile_interval:
+            return
+        self._unreachable_reconciled_at = now
+        tasks = [
+            (i.instance_id, i.agent_id)
+            for i in self.records.all()
+            if i.state is InstanceState.UNREACHABLE
+        ]
+        if tasks:
+            async with asyncio.timeout(self.settings.call_timeout):
+                await self._mesos.reconcile(tasks)
+            logger.info("reconciling %d unreachable tasks", len(tasks))
+
     # -------------------------------------------------------- status updates
 
     async def _updater(self) -> None:
@@ -491,6 +510,7 @@ class MesosFramework:
                 await self._suppress_or_revive()
                 if self._clock.now() - self._reconciled_at >= self.settings.reconcile_interval:
                     await self._reconcile(implicit=False)
+                await self._reconcile_unreachable()
             except (DcosError, TimeoutError) as exc:
                 _raise_if_cancelling(exc)
                 logger.warning("offer matching failed (retried): %s", exc)

@@ -42,6 +42,10 @@ class FrameworkSettings:
     reconcile_interval: float = 600.0
     """Explicit reconciliation of records Mesos has not confirmed for this long; also
     how long a KILL of a task with no record is not repeated."""
+    unreachable_reconcile_interval: float = 5.0
+    """Explicit reconciliation of the Unreachable records this often: a partitioned agent
+    that reregisters sends no update for the tasks it kept, so this is how the framework
+    learns they run again (and the excess is killed)."""
     tick_seconds: float = 0.25
     """Longest pause of the offer matcher between two passes."""
     call_timeout: float = 10.0

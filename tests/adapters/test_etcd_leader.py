@@ -19,6 +19,7 @@ from adapters.etcd.leader import EtcdLeaderElector, FencedStore
 from adapters.protocols import ObjectKey
 from crds.errors import NotLeader
 from localcluster.etcd import EtcdServer
+from localcluster.tcpproxy import TcpProxy
 from tests.adapters.kinds import WidgetStatus, registered, widget
 from tests.adapters.proxy import CuttableProxy
 
@@ -159,3 +160,28 @@ async def test_fenced_conflicts_are_still_conflicts(store: EtcdStore) -> None:
 def test_ttl_must_be_positive(store: EtcdStore) -> None:
     with pytest.raises(ValueError):
         EtcdLeaderElector(store, identity="a", ttl=0)
+
+
+async def test_a_leader_partitioned_from_etcd_stops_within_its_lease_not_a_timeout(
+    store: EtcdStore, etcd_server: EtcdServer
+) -> None:
+    """A partition (nothing crosses, no connection closes) leaves every request hanging
+    until the client's 5 s timeout; the leader must stop before its lease can have expired."""
+    async with TcpProxy(f"127.0.0.1:{etcd_server.client_port}") as proxy:
+        settings = EtcdSettings(
+            endpoints=(proxy.endpoint,), prefix=store.settings.prefix, timeout=5.0
+        )
+        async with open_store(settings) as s:
+            a = EtcdLeaderElector(s, identity="a", ttl=TTL)
+            term = await a.campaign()
+            hold = asyncio.create_task(a.hold(term))
+            await asyncio.sleep(TTL / 2)  # a keepalive or two go through
+            assert not hold.done()
+            cut_at = time.monotonic()
+            proxy.cut()
+            async with asyncio.timeout(DEADLINE):
+                await hold
+            assert a.term is None
+            assert time.monotonic() - cut_at <= TTL + 0.2, "it led past its lease"
+            proxy.heal()
+            await a.resign()
