@@ -355,6 +355,7 @@ class Master:
         self.state.master_id = str(uuid.uuid4())
         self.state.elected_time = time.time()
         logger.info("master failed over; new leader id %s", self.state.master_id)
+        self.faults.drop_held_updates()
         for stream in list(self.operator_streams):
             stream.close()
         for fw in list(self.state.frameworks.values()):

@@ -95,6 +95,7 @@ class TaskRecord:
     state: TaskState = TaskState.TASK_STAGING
     statuses: list[TaskStatus] = field(default_factory=list)
     pending: deque[TaskStatus] = field(default_factory=deque)  # reliable updates not yet acked
+    early: set[str] = field(default_factory=set)  # uuids of pending updates sent before the head
     retry_interval: float = 0.0
     unreachable: bool = False  # on an unreachable agent
     ip_address: str | None = None

@@ -8,7 +8,8 @@ from two places, as in Mesos:
   goes through the task's queue of pending updates, the agent's status update
   manager: only the head is sent, it is re-sent with exponential backoff
   (``status_update_retry`` doubling up to ``status_update_retry_max``) until
-  ACKNOWLEDGE names its uuid, and only then is the next one sent;
+  ACKNOWLEDGE names its uuid, and only then is the next one sent (unless
+  the reorder fault is on: then each is sent at once, see :mod:`.faults`);
 * updates the master makes itself (invalid offers, validation errors,
   unreachable or gone agents, reconciliation answers) have no uuid, are sent
   once and must not be acknowledged.
@@ -29,6 +30,7 @@ import heapq
 import logging
 import os
 import time
+from collections import deque
 from typing import TYPE_CHECKING
 
 from adapters.mesos import (
@@ -57,7 +59,6 @@ from localcluster.mesos.containerizer import Launch, Report, StatusReport
 from localcluster.mesos.reconcile import reconcile
 from localcluster.mesos.resources import Bag
 from localcluster.mesos.state import Agent, Framework, TaskRecord, adapt
-from localcluster.mesos.wire import update_record
 
 if TYPE_CHECKING:
     from localcluster.mesos.master import Master
@@ -246,7 +247,10 @@ class TaskManager:
             rec.pending.append(status)
             if len(rec.pending) == 1:
                 rec.retry_interval = self.master.settings.status_update_retry
-                self._deliver(fw, rec)
+                self._deliver(fw, rec, status)
+            elif self.master.faults.reordering:  # forwarded ahead of its turn
+                rec.early.add(status.uuid or "")
+                self._deliver(fw, rec, status)
         else:
             self.send_update(fw, status)
         if status.state in TERMINAL_TASK_STATES and not rec.pending:
@@ -269,38 +273,47 @@ class TaskManager:
             self.master.agents.check_drained(agent)
 
     def send_update(self, fw: Framework, status: TaskStatus) -> None:
-        if fw.stream is not None:
-            fw.stream.send(update_record(status))
+        """Every UPDATE event leaves here, through the status-update faults."""
+        self.master.faults.send_update(fw, status)
 
     # --------------------------------------------------------- reliable delivery
 
-    def _deliver(self, fw: Framework, rec: TaskRecord) -> None:
-        head = rec.pending[0]
-        self.send_update(fw, head)
-        assert head.uuid is not None
+    def _deliver(self, fw: Framework, rec: TaskRecord, status: TaskStatus) -> None:
+        self.send_update(fw, status)
+        assert status.uuid is not None
         self._seq += 1
         due = time.monotonic() + rec.retry_interval
-        heapq.heappush(self._retries, (due, self._seq, fw.id, rec.task_id, head.uuid))
+        heapq.heappush(self._retries, (due, self._seq, fw.id, rec.task_id, status.uuid))
         if self._retries[0][1] == self._seq:
             self._wake.set()
 
     def acknowledge(self, fw: Framework, task_id: str, uuid: str) -> None:
         rec = fw.tasks.get(task_id)
+        if rec is not None and uuid in rec.early:
+            # Sent ahead of its turn by the reorder fault: it leaves the queue, the head stays.
+            rec.early.discard(uuid)
+            rec.pending = deque(s for s in rec.pending if s.uuid != uuid)
+            return
         if rec is None or not rec.pending or rec.pending[0].uuid != uuid:
             logger.debug("ignoring acknowledgement of %s/%s for unknown update", fw.id, task_id)
             return
         rec.pending.popleft()
         rec.retry_interval = self.master.settings.status_update_retry
         if rec.pending:
-            self._deliver(fw, rec)
+            head = rec.pending[0]
+            if head.uuid in rec.early:  # already sent, and being retried
+                rec.early.discard(head.uuid)
+            else:
+                self._deliver(fw, rec, head)
         elif rec.state in TERMINAL_TASK_STATES:
             self.complete(fw, rec)
 
     def resend_pending(self, fw: Framework) -> None:
-        """Re-send every pending head at once (a framework just resubscribed)."""
+        """Re-send every pending head (and updates sent early) at once (a resubscription)."""
         for rec in fw.tasks.values():
-            if rec.pending:
-                self.send_update(fw, rec.pending[0])
+            for index, status in enumerate(rec.pending):
+                if index == 0 or status.uuid in rec.early:
+                    self.send_update(fw, status)
 
     async def run_retries(self) -> None:
         """Re-send unacknowledged heads when their retry time comes."""
@@ -312,11 +325,12 @@ class TaskManager:
                 _, _, fw_id, task_id, uuid = heapq.heappop(self._retries)
                 fw = self.master.state.frameworks.get(fw_id)
                 rec = fw.tasks.get(task_id) if fw is not None else None
-                if fw is None or rec is None or not rec.pending or rec.pending[0].uuid != uuid:
+                status = _pending(rec, uuid) if fw is not None and rec is not None else None
+                if fw is None or rec is None or status is None:
                     continue
                 rec.retry_interval = min(rec.retry_interval * 2, settings.status_update_retry_max)
-                logger.debug("retrying update %s of task %s", rec.pending[0].state, task_id)
-                self._deliver(fw, rec)
+                logger.debug("retrying update %s of task %s", status.state, task_id)
+                self._deliver(fw, rec, status)
             timeout = self._retries[0][0] - time.monotonic() if self._retries else None
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(timeout):
@@ -365,6 +379,17 @@ class TaskManager:
                     self.kill_on_agent(agent, rec, None)
             rec.pending.clear()
             self.complete(fw, rec)
+
+
+def _pending(rec: TaskRecord, uuid: str) -> TaskStatus | None:
+    """The pending update ``uuid`` of ``rec`` if it is still being retried."""
+    if not rec.pending:
+        return None
+    if rec.pending[0].uuid == uuid:
+        return rec.pending[0]
+    if uuid in rec.early:
+        return next((s for s in rec.pending if s.uuid == uuid), None)
+    return None
 
 
 def _reported_network(info: TaskInfo, ip_address: str) -> NetworkInfo:
