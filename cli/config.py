@@ -27,7 +27,9 @@ a kubeconfig::
         timeout: 5               # seconds per etcd request
 
 A mistake in the file is a :class:`crds.errors.SpecError` naming the file and
-the field. This module imports only the standard library at load time: the
+the field. A file that holds a password, and a context's key file, must not be
+readable by group or others (``chmod 600``); otherwise the command refuses to
+run, as ssh does with a private key. This module imports only the standard library at load time: the
 YAML parser is loaded when a file is read, and ``adapters.etcd`` only when
 :func:`etcd_settings` builds the store's settings.
 """
@@ -36,7 +38,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -92,7 +94,7 @@ class Connection:
     endpoints: tuple[str, ...] = (DEFAULT_ENDPOINT,)
     prefix: str = DEFAULT_PREFIX
     username: str | None = None
-    password: str | None = None
+    password: str | None = field(default=None, repr=False)
     ca_file: str | None = None
     cert_file: str | None = None
     key_file: str | None = None
@@ -176,6 +178,8 @@ def _from_file(path: Path, context: str | None, *, explicit: bool) -> Connection
     source = str(path)
     if not isinstance(data, dict):
         raise SpecError("expected a mapping at the top level", source=source)
+    if _holds_password(data):
+        check_private(path, "a password")
     _reject_unknown(data, {"current-context", "contexts"}, source=source, where="")
     contexts = data.get("contexts") or []
     if not isinstance(contexts, list):
@@ -195,6 +199,28 @@ def _from_file(path: Path, context: str | None, *, explicit: bool) -> Connection
     field = "--context" if context is not None else "current-context"
     known = ", ".join(str(c.get("name")) for c in contexts if isinstance(c, dict)) or "none"
     raise SpecError(f"context {wanted!r} not found (contexts: {known})", source=source, field=field)
+
+
+def _holds_password(data: dict[Any, Any]) -> bool:
+    contexts = data.get("contexts")
+    return isinstance(contexts, list) and any(
+        isinstance(c, dict) and isinstance(c.get("etcd"), dict) and c["etcd"].get("password")
+        for c in contexts
+    )
+
+
+def check_private(path: Path, holds: str) -> None:
+    """SpecError when ``path`` (which holds ``holds``) is readable by group or others."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return  # reading it reports the problem
+    if mode & 0o077:
+        raise SpecError(
+            f"holds {holds} but is readable by group or others "
+            f"(mode {mode & 0o777:03o}): run chmod 600 {path}",
+            source=str(path),
+        )
 
 
 def _load_yaml(path: Path) -> Any:
@@ -261,6 +287,9 @@ def _context(
         raise SpecError(
             "username and password go together", source=source, field=f"{where}.username"
         )
+    key_file = file("key-file")
+    if key_file is not None:
+        check_private(Path(key_file), "a private key")
     return Connection(
         endpoints=endpoints,
         prefix=text("prefix") or DEFAULT_PREFIX,
@@ -268,7 +297,7 @@ def _context(
         password=text("password"),
         ca_file=file("ca-file"),
         cert_file=file("cert-file"),
-        key_file=file("key-file"),
+        key_file=key_file,
         timeout=float(timeout),
         context=name,
     )

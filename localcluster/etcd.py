@@ -84,11 +84,15 @@ def _command(
     name: str,
     extra_args: Sequence[str],
     tls: tuple[Path, Path] | None = None,
+    client_ca: Path | None = None,
     metrics_port: int | None = None,
 ) -> list[str]:
     client = f"{'https' if tls else 'http'}://127.0.0.1:{client_port}"
     peer = f"http://127.0.0.1:{peer_port}"
     tls_args = [f"--cert-file={tls[0]}", f"--key-file={tls[1]}"] if tls else []
+    if tls and client_ca is not None:
+        # Mutual TLS: a client must present a certificate this CA signed.
+        tls_args += ["--client-cert-auth", f"--trusted-ca-file={client_ca}"]
     if metrics_port is not None:
         # Plain-http /health and /metrics, so the readiness probe needs no client certificate.
         tls_args.append(f"--listen-metrics-urls=http://127.0.0.1:{metrics_port}")
@@ -149,10 +153,20 @@ class EtcdServer:
         extra_args: Sequence[str] = (),
         name: str = "default",
         tls: tuple[Path, Path] | None = None,
+        client_ca: Path | None = None,
+        client_cert: tuple[Path, Path] | None = None,
         start_timeout: float = 30.0,
         stop_timeout: float = 10.0,
     ) -> None:
-        """``tls`` is (certificate, key) PEM files: clients then connect over https."""
+        """``tls`` is (certificate, key) PEM files: clients then connect over https.
+        ``client_ca`` (with ``tls``) turns on mutual TLS: clients must present a
+        certificate that CA signed; :meth:`etcdctl` then presents ``client_cert``
+        (certificate, key) and trusts ``client_ca``.
+
+        Authentication is not a flag of etcd but a state kept in its data:
+        :meth:`enable_auth` (or ``dcosctl admin init``) turns it on."""
+        if client_ca is not None and tls is None:
+            raise ValueError("EtcdServer: client_ca needs tls (the server certificate)")
         self._owns_data_dir = data_dir is None
         self.data_dir = data_dir or Path(tempfile.mkdtemp(prefix="etcd-"))
         self._fixed_ports = client_port is not None or peer_port is not None
@@ -162,6 +176,8 @@ class EtcdServer:
         self.extra_args = tuple(extra_args)
         self.name = name
         self.tls = tls
+        self.client_ca = client_ca
+        self.client_cert = client_cert
         self.start_timeout = start_timeout
         self.stop_timeout = stop_timeout
         self.log_file = self.data_dir.parent / f"{self.data_dir.name}.log"
@@ -212,6 +228,7 @@ class EtcdServer:
                 name=self.name,
                 extra_args=self.extra_args,
                 tls=self.tls,
+                client_ca=self.client_ca,
                 metrics_port=self.metrics_port,
             ),
             stdin=subprocess.DEVNULL,
@@ -254,15 +271,37 @@ class EtcdServer:
             shutil.rmtree(self.data_dir, ignore_errors=True)
             self.log_file.unlink(missing_ok=True)
 
-    def etcdctl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        """Run ``etcdctl --endpoints=<this server> args...`` and return its output."""
+    def etcdctl(
+        self, *args: str, user: str | None = None, input: str | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        """Run ``etcdctl --endpoints=<this server> args...`` and return its output;
+        ``user`` is ``NAME:PASSWORD`` once auth is on (passed in the environment,
+        not on the command line)."""
+        tls: list[str] = []
+        if self.client_ca is not None:
+            tls.append(f"--cacert={self.client_ca}")
+        if self.client_cert is not None:
+            tls += [f"--cert={self.client_cert[0]}", f"--key={self.client_cert[1]}"]
+        env = dict(os.environ)
+        env.pop("ETCDCTL_USER", None)
+        if user is not None:
+            env["ETCDCTL_USER"] = user
         return subprocess.run(
-            [etcdctl_binary(), f"--endpoints={self.endpoint}", *args],
+            [etcdctl_binary(), f"--endpoints={self.endpoint}", *tls, *args],
+            env=env,
+            input=input,
             capture_output=True,
             text=True,
             check=check,
             timeout=self.start_timeout,
         )
+
+    def enable_auth(self, root_password: str) -> None:
+        """Create the ``root`` user (with the ``root`` role) and turn auth on; from
+        then on every client needs a user and password (:meth:`etcdctl`'s ``user``)."""
+        self.etcdctl("user", "add", "root", "--interactive=false", input=root_password + "\n")
+        self.etcdctl("user", "grant-role", "root", "root")
+        self.etcdctl("auth", "enable")
 
     def __enter__(self) -> Self:
         self.start()

@@ -17,12 +17,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import aetcd
+# gRPC's core logs a failed TLS handshake to stderr at INFO; the error says it already.
+os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+
+import aetcd  # after GRPC_VERBOSITY, which grpc reads when it loads
 import aetcd.exceptions
 from aetcd import rpc
 
@@ -37,6 +41,7 @@ __all__ = [
     "DeleteKey",
     "EtcdClient",
     "Get",
+    "PermissionDenied",
     "Put",
     "TxnResult",
     "WatchRecord",
@@ -54,6 +59,10 @@ _GRPC_OPTIONS = {
     "grpc.min_reconnect_backoff_ms": 100,
     "grpc.max_reconnect_backoff_ms": 5000,
 }
+_TLS_HINT = (
+    "the TLS handshake failed: check ca-file, and cert-file/key-file if etcd "
+    "requires client certificates"
+)
 _UNAVAILABLE_CODES = ("UNAVAILABLE", "DEADLINE_EXCEEDED", "CANCELLED")
 _INVALID_TOKEN = "invalid auth token"
 
@@ -64,6 +73,10 @@ class CompactedError(StoreError):
     def __init__(self, message: str, revision: int) -> None:
         super().__init__(message)
         self.revision = revision
+
+
+class PermissionDenied(StoreError):
+    """etcd's auth refused this user the key range a call reads or writes."""
 
 
 class TokenExpiredError(StoreError):
@@ -250,11 +263,16 @@ class EtcdClient:
             code = exc.code().name
             details = exc.details()
             if code in _UNAVAILABLE_CODES:
+                hint = _TLS_HINT if "handshake" in (details or "").lower() else HINT
                 raise Unavailable(
-                    f"{where} is unavailable during {what}: {details} ({HINT})"
+                    f"{where} is unavailable during {what}: {details} ({hint})"
                 ) from exc
             if code == "UNAUTHENTICATED" and _INVALID_TOKEN in (details or ""):
                 raise TokenExpiredError(f"{where}: {details}") from exc
+            if code == "PERMISSION_DENIED":
+                user = self.settings.username
+                who = f"user {user!r}" if user else "a client without credentials"
+                raise PermissionDenied(f"{where}: permission denied for {who}: {what}") from exc
             if code == "OUT_OF_RANGE" and "compacted" in (details or ""):
                 raise CompactedError(f"{where}: {details}", 0) from exc
             raise StoreError(f"{where} failed {what}: {code}: {details}") from exc
@@ -318,7 +336,11 @@ class EtcdClient:
         request = rpc.RangeRequest(key=start, revision=revision, limit=limit)
         if end is not None:
             request.range_end = end
-        response = await self._unary("range read", "kvstub", "Range", request)
+        try:
+            response = await self._unary("range read", "kvstub", "Range", request)
+        except PermissionDenied as exc:
+            span = start.decode(errors="replace") + ("" if end is None else "*")
+            raise PermissionDenied(f"{exc} of {span}") from exc.__cause__
         return [_kv(kv) for kv in response.kvs], response.header.revision, response.more
 
     async def txn(
@@ -332,13 +354,26 @@ class EtcdClient:
             success=[_request_op(op) for op in success],
             failure=[_request_op(op) for op in failure],
         )
-        response = await self._unary("transaction", "kvstub", "Txn", request)
+        try:
+            response = await self._unary("transaction", "kvstub", "Txn", request)
+        except PermissionDenied as exc:
+            raise PermissionDenied(f"{exc} {_describe(success)}") from exc.__cause__
         gets: list[KV | None] = []
         for op in response.responses:
             if op.WhichOneof("response") == "response_range":
                 kvs = op.response_range.kvs
                 gets.append(_kv(kvs[0]) if kvs else None)
         return TxnResult(response.succeeded, response.header.revision, gets)
+
+    async def auth(self, what: str, method: str, request: Any) -> Any:
+        """One call of etcd's Auth service (``method`` of ``AuthStub``), for
+        :mod:`adapters.etcd.auth`; the stub exists even without credentials."""
+        with self._translate("connect"):
+            async with asyncio.timeout(self.settings.timeout):
+                await self._client.connect()
+        if self._client.auth_stub is None:
+            self._client.auth_stub = rpc.AuthStub(self._client.channel)
+        return await self._unary(what, "auth_stub", method, request)
 
     async def grant_lease(self, ttl: int) -> int:
         response = await self._unary(
@@ -377,6 +412,16 @@ class EtcdClient:
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(self.settings.timeout):
                     await watch.cancel()
+
+
+def _describe(ops: Sequence[Put | DeleteKey | Get], most: int = 3) -> str:
+    """``writing /dcos/spec/App/a/b, ... and 2 more``: the keys a refused
+    transaction would have written (read-only: the keys it reads)."""
+    writes = [op.key for op in ops if not isinstance(op, Get)]
+    verb, keys = ("writing", writes) if writes else ("reading", [op.key for op in ops])
+    names = ", ".join(key.decode(errors="replace") for key in keys[:most])
+    more = f" and {len(keys) - most} more" if len(keys) > most else ""
+    return f"{verb} {names}{more}"
 
 
 def _compare(compare: Compare) -> Any:

@@ -8,7 +8,7 @@ nothing here is read from module globals or the environment (the CLI maps
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 __all__ = ["Endpoint", "EtcdSettings", "parse_endpoint"]
@@ -24,7 +24,8 @@ class EtcdSettings:
     """Every key lives under this prefix, so several installations can share one etcd."""
     username: str | None = None
     """etcd user; set together with ``password``."""
-    password: str | None = None
+    password: str | None = field(default=None, repr=False)
+    """Never in ``repr()``, so never in a log line or a traceback's locals."""
     ca_file: str | None = None
     """PEM CA bundle that signs the server certificate; implies TLS."""
     cert_file: str | None = None

@@ -34,6 +34,7 @@ contexts:
 def write_config(tmp_path: Path, text: str = CONFIG) -> dict[str, str]:
     path = tmp_path / "config.yaml"
     path.write_text(text)
+    path.chmod(0o600)
     return {"DCOS_CONFIG": str(path)}
 
 
@@ -62,6 +63,7 @@ def test_config_file_in_xdg_config_home(tmp_path: Path) -> None:
     folder = tmp_path / "dcosctl"
     folder.mkdir()
     (folder / "config.yaml").write_text(CONFIG.replace(": local", ": prod", 1))
+    (folder / "config.yaml").chmod(0o600)
     assert resolve(GlobalOptions(), {"XDG_CONFIG_HOME": str(tmp_path)}).context == "prod"
 
 
