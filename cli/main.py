@@ -7,7 +7,8 @@ Each command lives in :mod:`cli.commands`; ``up`` and ``down`` call
 library here: the models, the store, the reconciler, YAML and rich load
 inside the command that needs them.
 
-Exit codes: 0 ok, 1 error, 2 usage (``diff``: 0 same, 1 different, 2 error).
+Exit codes: 0 ok, 1 error, 2 usage (``diff`` and ``sync status``: 0 same,
+1 different, 2 error).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Annotated
 import typer
 
 from cli.commands import guard
+from cli.commands.admin import admin
 from cli.commands.apply import apply
 from cli.commands.delete import delete
 from cli.commands.describe import describe
@@ -34,6 +36,7 @@ from cli.commands.registry import registry
 from cli.commands.rollout import rollout
 from cli.commands.scale import scale
 from cli.commands.scaling import scaling
+from cli.commands.sync import sync
 from cli.commands.version import version
 from cli.config import GlobalOptions
 
@@ -91,6 +94,8 @@ app.add_typer(hosts)
 app.add_typer(ipam)
 app.add_typer(scaling)
 app.add_typer(registry)
+app.add_typer(admin)
+app.add_typer(sync)
 
 
 # The local data center: cli/up.py.

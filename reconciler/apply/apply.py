@@ -128,6 +128,7 @@ async def apply_manifests(
     applyset: str | None = None,
     if_revision: int | None = None,
     admission: Sequence[AdmissionCheck] = (),
+    hold: AbstractSet[ObjectKey] = frozenset(),
 ) -> list[ApplyResult]:
     """Create or update every manifest's object; with ``prune``, delete the set's leftovers.
 
@@ -135,11 +136,15 @@ async def apply_manifests(
     ``if_revision`` (the revision ``dcosctl plan`` printed), nothing is written
     and a ConflictError names the first object of the manifests whose spec side
     changed after that revision (see :func:`check_unchanged_since`).
+
+    ``hold`` names members of ``applyset`` that are not applied this time
+    (``dcosctl sync`` applies only the objects that differ, and leaves drift
+    alone without ``--self-heal``): they stay in the set and are never pruned.
     """
     check_applyset(applyset, prune=prune)
     _check_unique(manifests)
     previous = await read_membership(store, applyset) if applyset else []
-    current = {ObjectKey.of(m.obj) for m in manifests}
+    current = {ObjectKey.of(m.obj) for m in manifests} | set(hold)
     wanted = current | {m.key for m in previous if prune and m.key.kind in KINDS}
     planned: dict[ObjectKey, Action] = {}  # writes of failed attempts, which may have landed
     for attempt in range(1, ATTEMPTS + 1):
@@ -166,7 +171,8 @@ async def apply_manifests(
         logger.info("applied %d objects: %s", len(results), _summary(results))
         await _record_events(store, results)
         if applyset is not None:
-            kept = [] if prune else [m for m in previous if m.key not in current]
+            kept = [m for m in previous if m.key in hold] + [Member(key) for key in hold]
+            kept += [] if prune else [m for m in previous if m.key not in current]
             written = [Member.of(r.obj) for r in results if r.obj is not None and r.key in current]
             await write_membership(store, applyset, [*kept, *written])
         return results

@@ -29,23 +29,29 @@ from reconciler.apply.apply import keep_scaled_count, read_live, scaled_apps
 from reconciler.apply.manifests import Manifest
 from reconciler.apply.merge import APPLYSET, LAST_APPLIED, merged_object
 
-__all__ = ["diff_manifests", "readable"]
+__all__ = ["comparable", "diff_manifests", "readable"]
 
 logger = logging.getLogger(__name__)
 
 _STRIPPED = ("resourceVersion", "generation", "uid", "creationTimestamp")
 
 
-def readable(obj: Resource | None) -> str:
-    """``obj`` as YAML without status, store-set fields or the last-applied annotation."""
-    if obj is None:
-        return ""
+def comparable(obj: Resource) -> dict[str, Any]:
+    """``obj``'s wire form without status, store-set fields or the last-applied annotation."""
     wire = obj.to_wire(with_status=False)
     metadata: dict[str, Any] = {k: v for k, v in wire["metadata"].items() if k not in _STRIPPED}
     annotations = metadata.get("annotations")
     if isinstance(annotations, dict):
         metadata["annotations"] = {k: v for k, v in annotations.items() if k != LAST_APPLIED}
     wire["metadata"] = metadata
+    return wire
+
+
+def readable(obj: Resource | None) -> str:
+    """:func:`comparable` as YAML; ``""`` for None."""
+    if obj is None:
+        return ""
+    wire = comparable(obj)
     return yaml.safe_dump(wire, sort_keys=True, default_flow_style=False, allow_unicode=True)
 
 
