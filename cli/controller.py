@@ -25,6 +25,9 @@ Host controller reads the devices, and with ``--mesos`` the
 container-to-host mapping is written back while this replica leads
 (:mod:`reconciler.cmdb.mapping`).
 
+Unless ``--no-dashboard``, the metrics address also serves the read-only web
+dashboard (``/``, ``/api/state``, ``/api/stream``: :mod:`reconciler.dashboard`).
+
 The first signal stops gracefully: queues stop handing out work, reconciles
 in flight finish, the leader lease is revoked so a standby replica takes over
 at once. A second signal cancels what is left.
@@ -145,6 +148,11 @@ def _parser() -> _Parser:
     )
     run.add_argument("--cmdb-role", metavar="ROLE", help="CMDB devices with this role are hosts.")
     run.add_argument("--cmdb-tag", metavar="TAG", help="CMDB devices with this tag are hosts.")
+    run.add_argument(
+        "--dashboard",
+        action=argparse.BooleanOptionalAction,
+        help="Serve the read-only web dashboard on the metrics address (default: on).",
+    )
     return parser
 
 
@@ -226,6 +234,10 @@ async def _run(args: argparse.Namespace) -> None:
         await _register_scaling(manager, args, stack)
         if args.mesos is not None:
             await _register_mesos(manager, args.mesos, fenced, stack, cmdb=cmdb)
+        if args.dashboard:
+            from reconciler import dashboard
+
+            dashboard.register(manager)
         manager.bind()
         stop = asyncio.Event()
         main_task = asyncio.current_task()

@@ -4,7 +4,7 @@ Each setting comes from the first of these that gives it:
 
 1. its flag (``--etcd``, ``--prefix``, ``--mesos``, ``--metrics-addr``, ``--id``,
    ``--lease-ttl``, ``--timeout``, ``--log-level``, ``--cmdb``, ``--cmdb-role``,
-   ``--cmdb-tag``);
+   ``--cmdb-tag``, ``--dashboard``/``--no-dashboard``);
 2. the environment, for the settings that have a variable: ``DCOS_ETCD``,
    ``DCOS_MESOS``, ``DCOS_CMDB`` and ``DCOS_CMDB_TOKEN`` (the CMDB's API token);
 3. the config file named by ``--config FILE``, else by
@@ -18,6 +18,7 @@ Each setting comes from the first of these that gives it:
        metrics-addr: 0.0.0.0:9100
        id: ctl-a
        lease-ttl: 5
+       dashboard: true                  # the web dashboard on metrics-addr (false: off)
        timeout: 5
        log-level: info
        etcd-username: controller        # optional, with etcd-password
@@ -31,6 +32,10 @@ Each setting comes from the first of these that gives it:
        cmdb-tag: dcos                   # and/or by tag
 
 4. the defaults in :data:`DEFAULTS`.
+
+A config file that holds ``etcd-password`` or ``cmdb-token``, and the file
+``etcd-key-file`` names, must not be readable by group or others
+(``chmod 600``): the controller refuses to start otherwise.
 
 :func:`resolve` fills an ``argparse`` namespace whose flags default to None,
 so that "not given" is visible, and records where each value came from;
@@ -64,6 +69,7 @@ DEFAULTS: dict[str, Any] = {
     "cmdb": None,
     "cmdb_role": None,
     "cmdb_tag": None,
+    "dashboard": True,
 }
 """Every setting that has a flag, by its ``argparse`` destination."""
 
@@ -115,6 +121,8 @@ def resolve(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> N
     if args.id is None:
         args.id = f"{socket.gethostname()}-{os.getpid()}"
     base = Path(str(path)).parent if path else Path()
+    if path and (data.get("etcd_password") or data.get("cmdb_token")):
+        _check_private(Path(path), "a secret")
     for dest in FILE_ONLY:
         value = data.get(dest)
         if value is not None and not isinstance(value, str):
@@ -126,7 +134,22 @@ def resolve(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> N
         if env.get(_ENV.get(dest, "")):
             setattr(args, dest, env[_ENV[dest]])
             sources[dest] = _ENV[dest]
+    if args.etcd_key_file is not None:
+        _check_private(Path(args.etcd_key_file), "a private key")
     args.sources = sources
+
+
+def _check_private(path: Path, holds: str) -> None:
+    """ConfigError when ``path`` (which holds ``holds``) is readable by group or others."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return  # reading it reports the problem
+    if mode & 0o077:
+        raise ConfigError(
+            f"{path}: holds {holds} but is readable by group or others "
+            f"(mode {mode & 0o777:03o}): run chmod 600 {path}"
+        )
 
 
 def check(args: argparse.Namespace) -> None:
@@ -248,6 +271,10 @@ def _from_file(dest: str, value: Any, *, path: str) -> Any:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ConfigError(f"{where}: expected a number of seconds, got {value!r}")
         return float(value)
+    if dest == "dashboard":
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: expected true or false, got {value!r}")
+        return value
     if dest == "id" and isinstance(value, int | float) and not isinstance(value, bool):
         return str(value)
     if not isinstance(value, str):

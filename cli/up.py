@@ -454,7 +454,8 @@ def _start_controllers(
         moved = "" if metrics == preferred else f" ({preferred} is taken)"
         _say(
             f"started dcos-controller {identity} (pid {pid}), "
-            f"metrics on 127.0.0.1:{metrics}{moved}, log {state_dir / (identity + '.log')}"
+            f"dashboard and metrics on http://127.0.0.1:{metrics}/{moved}, "
+            f"log {state_dir / (identity + '.log')}"
         )
 
 
@@ -745,6 +746,7 @@ def _next_steps(
     _say(f"  {ctl} diff -f specs/ -R     # edit a file in specs/ first")
     _say(f"  {ctl} apply -f specs/ -R --prune --applyset {APPLYSET}")
     _say(f"  curl -s http://{mesos}/master/slaves   # the local Mesos master's agents")
+    _say(f"  open http://127.0.0.1:{CONTROLLERS[0][1]}/   # the dashboard, live")
     _say(f"  curl -s http://127.0.0.1:{CONTROLLERS[0][1]}/healthz   # is controller-a leading?")
     if docker is not None:
         _say(f"  docker -H unix://{docker} ps   # the instances' containers")

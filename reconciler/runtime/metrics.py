@@ -25,6 +25,9 @@ once: uvicorn polls its exit flag every 0.1 s and then gives connections a
 grace period, which would make up most of a ``dcos-controller`` stop; its
 answers are quick reads, so :meth:`MetricsServer.stop` wakes it and the
 listening socket and idle connections are closed without waiting.
+:meth:`MetricsServer.mount` adds more read-only routes on the same address
+(the dashboard, :mod:`reconciler.dashboard`), with a callback that ends
+their long answers (event streams) when the server stops.
 
 The next hop is :mod:`reconciler.runtime.manager`, which builds both.
 """
@@ -35,7 +38,7 @@ import asyncio
 import contextlib
 import logging
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import uvicorn
@@ -50,7 +53,7 @@ from prometheus_client import (
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 __all__ = ["HealthCheck", "MetricsServer", "RuntimeMetrics", "parse_addr", "sample_loop_lag"]
 
@@ -212,10 +215,11 @@ class MetricsServer:
         self._health = health
         self._host, self._port = parse_addr(addr)
         self._socket: socket.socket | None = None
-        app = Starlette(
+        self._on_stop: list[Callable[[], None]] = []
+        self._app = Starlette(
             routes=[Route("/metrics", self._serve_metrics), Route("/healthz", self._serve_health)]
         )
-        config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
+        config = uvicorn.Config(self._app, log_level="warning", lifespan="off", access_log=False)
         self._server = _Server(config)
 
     @property
@@ -252,9 +256,20 @@ class MetricsServer:
         finally:
             self._socket.close()
 
+    def mount(
+        self, routes: Sequence[BaseRoute], *, on_stop: Callable[[], None] | None = None
+    ) -> None:
+        """Serve ``routes`` too (before :meth:`serve`); ``on_stop()`` runs on :meth:`stop`,
+        to end answers that would otherwise keep their connection open."""
+        self._app.router.routes.extend(routes)
+        if on_stop is not None:
+            self._on_stop.append(on_stop)
+
     def stop(self) -> None:
         self._server.should_exit = True
         self._server.wake()
+        for on_stop in self._on_stop:
+            on_stop()
 
     async def _serve_metrics(self, request: Request) -> Response:
         return Response(self._metrics.render(), media_type=CONTENT_TYPE_LATEST)

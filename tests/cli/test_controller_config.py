@@ -38,6 +38,7 @@ def _resolved(argv: list[str], env: dict[str, str]) -> argparse.Namespace:
 def test_every_setting_comes_from_the_file_with_paths_relative_to_it(tmp_path: Path) -> None:
     path = tmp_path / "controller.yaml"
     path.write_text(FULL)
+    path.chmod(0o600)
     args = _resolved(["--config", str(path)], {})
     assert args.etcd == "http://10.0.0.1:2379,http://10.0.0.2:2379"
     assert (args.prefix, args.mesos, args.metrics_addr) == (
@@ -98,6 +99,7 @@ def test_a_bad_file_is_one_line_naming_file_and_field_and_exit_2(
 ) -> None:
     path = tmp_path / "controller.yaml"
     path.write_text(text)
+    path.chmod(0o600)
     assert main(["run", "--config", str(path)]) == 2
     err = capsys.readouterr().err
     lines = err.strip().splitlines()

@@ -35,6 +35,7 @@ def test_url_flag_beats_environment_beats_file_and_filters_come_from_the_file(
     path.write_text(
         f"cmdb: http://file:8000\ncmdb-token: {TOKEN}\ncmdb-role: container-host\ncmdb-tag: dcos\n"
     )
+    path.chmod(0o600)
     env = {CONFIG_ENV: str(path)}
     args = _resolved([], env)
     assert (args.cmdb, args.cmdb_token) == ("http://file:8000", TOKEN)
@@ -49,6 +50,7 @@ def test_url_flag_beats_environment_beats_file_and_filters_come_from_the_file(
 def test_the_token_environment_variable_beats_the_file(tmp_path: Path) -> None:
     path = tmp_path / "controller.yaml"
     path.write_text(f"cmdb-token: {TOKEN}\n")
+    path.chmod(0o600)
     args = _resolved(
         ["--cmdb", "http://127.0.0.1:8000", "--config", str(path)], {"DCOS_CMDB_TOKEN": "f" * 40}
     )
@@ -155,6 +157,7 @@ def test_a_bad_cmdb_field_names_the_file_and_field(
         monkeypatch.delenv(name, raising=False)
     path = tmp_path / "controller.yaml"
     path.write_text(text)
+    path.chmod(0o600)
     assert main(["run", "--config", str(path)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"dcos-controller: error: {path}: {says}"), err
