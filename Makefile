@@ -10,8 +10,9 @@ PYTEST_ARGS ?=
 # make does not pass --flags: `make up CONTAINERIZER=docker` runs
 # `dcosctl up --containerizer docker`; unset, up keeps what .state/ records (else sim).
 CONTAINERIZER ?=
+SOAK_MINUTES ?= 30
 
-.PHONY: help venv registry up down test e2e check format schemas bench clean
+.PHONY: help venv registry browser openssl up down test e2e check format schemas bench soak clean
 
 help:
 	@echo "make up      start the local data center and apply specs/"
@@ -20,6 +21,7 @@ help:
 	@echo "make test    install and run the whole test suite"
 	@echo "make check   ruff, mypy --strict, import-linter, schema freshness"
 	@echo "make bench   print the performance figures"
+	@echo "make soak    30 minutes of random faults on the full stack (SOAK_MINUTES=N)"
 	@echo "make schemas regenerate crds/schemas/ from the models"
 
 $(STAMP): pyproject.toml
@@ -45,10 +47,26 @@ registry:
 	  $$sudo apt-get install -y -q docker-registry >/dev/null 2>&1 || \
 	  { $$sudo apt-get update -q && $$sudo apt-get install -y -q docker-registry; }; }
 
-test: venv registry
+# Debian's chromium and chromedriver run the dashboard's browser test (e2e/test_dashboard.py);
+# installed when missing (as root, or through sudo).
+browser:
+	@[ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ] || { \
+	  sudo=$$( [ "$$(id -u)" = 0 ] || echo sudo ); export DEBIAN_FRONTEND=noninteractive; \
+	  $$sudo apt-get install -y -q chromium chromium-driver >/dev/null 2>&1 || \
+	  { $$sudo apt-get update -q && $$sudo apt-get install -y -q chromium chromium-driver; }; }
+
+# The openssl command makes the throwaway CA of the TLS tests (localcluster/certs.py);
+# installed when missing (as root, or through sudo).
+openssl:
+	@command -v openssl >/dev/null || { \
+	  sudo=$$( [ "$$(id -u)" = 0 ] || echo sudo ); export DEBIAN_FRONTEND=noninteractive; \
+	  $$sudo apt-get install -y -q openssl >/dev/null 2>&1 || \
+	  { $$sudo apt-get update -q && $$sudo apt-get install -y -q openssl; }; }
+
+test: venv registry browser openssl
 	$(BIN)/pytest -q $(PYTEST_ARGS)
 
-e2e: venv registry
+e2e: venv registry browser openssl
 	$(BIN)/pytest -q e2e $(PYTEST_ARGS)
 
 check: venv
@@ -65,8 +83,12 @@ format: venv
 schemas: venv
 	$(BIN)/python -m crds.schemas
 
-bench: venv registry
+bench: venv registry browser
 	$(BIN)/python -m bench
+
+# Not in `make test` nor CI: the full stack under random faults, SOAK_MINUTES long.
+soak: venv
+	$(BIN)/python -m bench soak --minutes $(SOAK_MINUTES)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -1,4 +1,6 @@
-"""Run every benchmark and print one table: ``python -m bench [NAME ...]``."""
+"""Run every benchmark and print one table: ``python -m bench [NAME ...]``.
+
+``python -m bench soak [--minutes N ...]`` is the soak run (:mod:`bench.soak`)."""
 
 from __future__ import annotations
 
@@ -24,10 +26,21 @@ NAMES = (
     "sale_day",
     "domains",
     "giveback",
+    "dashboard",
+    "sync",
 )
 
 
+LONG = ("soak",)
+"""Runs with options of their own, never part of a plain ``python -m bench``:
+``python -m bench soak --minutes 30`` (``make soak``)."""
+
+
 def main(argv: list[str]) -> int:
+    if argv and argv[0] in LONG:
+        module = importlib.import_module(f"bench.{argv[0]}")
+        code: int = module.main(argv[1:])
+        return code
     names = argv or list(NAMES)
     print(f"{'figure':<52} {'value':>12} {'unit':<10} target", flush=True)
     for name in names:

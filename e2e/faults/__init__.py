@@ -1,0 +1,1 @@
+"""The resilience fault suite: the full local stack, faults, and a checked history."""
