@@ -45,6 +45,15 @@ from localcluster.etcd import EtcdServer
 from localcluster.mesos.server import LocalMaster
 
 PREFIX = "/dcos"
+SCALING_POLICY = """\
+apiVersion: dcos/v1
+kind: ScalingPolicy
+metadata: {name: cart-sales, domain: shop}
+spec:
+  targetRef: {name: cart}
+  schedules:
+    - {name: noon, cron: "0 12 * * *", timezone: Asia/Shanghai, instances: 3, until: 1h}
+"""
 IMAGE = "registry.example.com/shop/web:1.0"
 IPPOOL = """\
 apiVersion: dcos/v1
@@ -157,7 +166,7 @@ def _one_error_line(ran: Ran) -> str:
 
 
 async def test_admin_init_writes_private_configs_and_is_idempotent(secure: Secure) -> None:
-    users = ("root", "controller", "domain-shop", "domain-web")
+    users = ("root", "controller", "viewer", "gitops", "domain-shop", "domain-web")
     for user in users:
         assert re.search(rf"^{user}\s+created\s+{secure.config(user)}$", secure.init.out, re.M)
         assert secure.config(user).stat().st_mode & 0o777 == 0o600
@@ -184,6 +193,9 @@ async def test_admin_init_writes_private_configs_and_is_idempotent(secure: Secur
     )
     assert re.search(r"^domain-shop\s+domain-shop\s+read\s+/dcos/\*$", listed.out, re.M)
     assert re.search(r"^controller\s+controller\s+readwrite\s+/dcos/\*$", listed.out, re.M)
+    assert re.search(r"^viewer\s+viewer\s+read\s+/dcos/\*$", listed.out, re.M)
+    assert not re.search(r"^viewer\s+viewer\s+(read)?write\s", listed.out, re.M)
+    assert re.search(r"^gitops\s+gitops\s+readwrite\s+/dcos/spec/\*$", listed.out, re.M)
     for ran in (secure.init, again, listed):
         assert not any(p in ran.out + ran.err for p in passwords)
 
@@ -292,5 +304,57 @@ async def test_the_controller_user_converges_an_app_and_no_secret_leaks(
     text = log.read_text(errors="replace")
     assert "DEBUG" in text
     everything = "\n".join([text, *events, statuses, described.out, described.err])
-    for user in ("root", "controller", "domain-shop", "domain-web"):
+    for user in ("root", "controller", "viewer", "gitops", "domain-shop", "domain-web"):
         assert secure.password(user) not in everything, user
+
+
+async def test_the_viewer_reads_and_diffs_but_writes_nothing(secure: Secure) -> None:
+    viewer = secure.config("viewer")
+    got = await ctl(viewer, "get", "domains")
+    assert got.code == 0 and "shop" in got.out, got.err
+    spec = app_manifest("viewed", image=IMAGE, instances=1)
+    diffed = await ctl(viewer, "diff", "-f", "-", stdin=spec)
+    assert diffed.code == 1 and "App/shop/viewed" in diffed.out, (diffed.out, diffed.err)
+    line = _one_error_line(await ctl(viewer, "apply", "-f", "-", stdin=spec))
+    assert "permission denied for user 'viewer'" in line and "/dcos/spec/App/shop/viewed" in line
+
+
+async def test_gitops_syncs_and_prunes_every_kind_but_writes_no_status(
+    secure: Secure, tmp_path: Path
+) -> None:
+    gitops = secure.config("gitops")
+    folder = tmp_path / "specs"
+    (folder / "ops").mkdir(parents=True)
+    (folder / "domains.yaml").write_text(domain_manifest("ops"))
+    (folder / "ippools.yaml").write_text(IPPOOL)
+    app = folder / "ops" / "apps.yaml"
+    app.write_text(app_manifest("tools", image=IMAGE, instances=1, domain="ops"))
+    synced = await ctl(gitops, "sync", str(folder), "--prune", "--self-heal")
+    assert synced.code == 0, synced.err
+    for key in ("Domain/ops", "IPPool/vlan9", "App/ops/tools"):
+        assert f"{key} created" in synced.out, synced.out
+    assert "warning" not in synced.err, synced.err  # the apply events were recorded
+
+    app.unlink()
+    pruned = await ctl(gitops, "sync", str(folder), "--prune")
+    assert pruned.code == 0, pruned.err
+    assert "App/ops/tools pruned" in pruned.out, pruned.out
+    status = await ctl(secure.config("viewer"), "sync", "status", "specs")
+    assert status.code == 0, status.err
+
+    async with open_store(secure.settings("gitops")) as store:
+        domain = await store.get(ObjectKey("Domain", None, "ops"))
+        with pytest.raises(PermissionDenied, match="/dcos/status/Domain/_/ops"):
+            await store.update_status(domain)
+        with pytest.raises(PermissionDenied, match="/dcos/leader/"):
+            await store.put_raw("leader/controller", b"forged")
+
+
+async def test_a_domain_user_deletes_its_fresh_scaling_policy(secure: Secure) -> None:
+    shop = secure.config("domain-shop")
+    applied = await ctl(shop, "apply", "-f", "-", stdin=SCALING_POLICY)
+    assert applied.code == 0, applied.err
+    deleted = await ctl(shop, "delete", "scalingpolicy", "cart-sales", "-d", "shop")
+    assert deleted.code == 0, deleted.err
+    gone = await ctl(shop, "get", "scalingpolicies", "-d", "shop", "-o", "name")
+    assert gone.code == 0 and "cart-sales" not in gone.out, (gone.out, gone.err)

@@ -14,12 +14,15 @@ what is no longer wanted), :meth:`~EtcdAuth.enable` is a no-op when auth is
 on. Errors arrive as :mod:`crds.errors`, like every call of
 :class:`adapters.etcd.client.EtcdClient`.
 
-:func:`domain_grants` and :func:`controller_grants` are the policy of
-simple-dcos, from the key layout of :mod:`adapters.etcd.keys`: a domain's
-user reads everything under the prefix and writes only its own domain's
-spec keys of the domain-scoped kinds, its events and its ApplySet records;
-the controller reads and writes the whole prefix. Passwords never appear in
-a log line, a repr or an error from this module.
+:func:`domain_grants`, :func:`controller_grants`, :func:`viewer_grants` and
+:func:`gitops_grants` are the policy of simple-dcos, from the key layout of
+:mod:`adapters.etcd.keys`: a domain's user reads everything under the prefix
+and writes only its own domain's spec keys of the domain-scoped kinds, its
+events and its ApplySet records; the controller reads and writes the whole
+prefix; the viewer only reads it; GitOps (``dcosctl sync``) writes the spec
+keys of every kind, events, the ``sync.*`` ApplySet records and the sync
+records, and never a status, a leader election, an instance or an IPAM key.
+Passwords never appear in a log line, a repr or an error from this module.
 """
 
 from __future__ import annotations
@@ -35,19 +38,27 @@ from adapters.etcd.client import EtcdClient, prefix_end
 from adapters.etcd.keys import KeySpace
 
 __all__ = [
+    "GITOPS",
     "ROOT",
+    "VIEWER",
     "EtcdAuth",
     "Grant",
     "UserInfo",
     "controller_grants",
     "domain_grants",
     "domain_user",
+    "gitops_grants",
+    "viewer_grants",
 ]
 
 logger = logging.getLogger(__name__)
 
 ROOT = "root"
 """etcd's built-in administrator: the user and the role of that name."""
+VIEWER = "viewer"
+"""The read-only user (and role): ``get``, ``describe``, ``diff``, ``sync status``."""
+GITOPS = "gitops"
+"""The user (and role) of ``dcosctl sync``: the merge job of a GitOps repository."""
 
 Perm = Literal["read", "write", "readwrite"]
 _TO_WIRE: dict[Perm, int] = {
@@ -119,6 +130,31 @@ def domain_grants(keys: KeySpace, domain: str, kinds: Iterable[str]) -> list[Gra
 def controller_grants(keys: KeySpace) -> list[Grant]:
     """The controllers read and write everything under the prefix."""
     return [Grant.prefix(_everything(keys), "readwrite")]
+
+
+def viewer_grants(keys: KeySpace) -> list[Grant]:
+    """Read everything under the prefix, write nothing: ``get``, ``describe``,
+    ``diff``, ``events``, ``sync status``, dashboards, a pull request's job."""
+    return [Grant.prefix(_everything(keys), "read")]
+
+
+def gitops_grants(keys: KeySpace) -> list[Grant]:
+    """What ``dcosctl sync DIR --prune --self-heal`` writes, and no more: the
+    spec keys of every kind (apply creates, updates and prunes them), their
+    events (apply records Created / Configured), the membership of the
+    ``sync.<name>`` ApplySets (``applysets/sync.*``) and the sync records
+    (``syncs/*``). It reads the whole prefix (the live objects, the records).
+    Status keys, leader elections, instance records and IPAM keys stay the
+    controllers'; so do the ApplySets of ``apply --prune``."""
+    return sorted(
+        {
+            Grant.prefix(_everything(keys), "read"),
+            Grant.prefix(keys.spec_root, "readwrite"),
+            Grant.prefix(keys.events_root, "readwrite"),
+            Grant.prefix(keys.raw("applysets/sync."), "readwrite"),
+            Grant.prefix(keys.raw("syncs") + b"/", "readwrite"),
+        }
+    )
 
 
 class EtcdAuth:

@@ -25,6 +25,15 @@ delete naming a resourceVersion) raises ConflictError/AlreadyExists. An op
 without a resourceVersion is last-writer-wins: the chunk is re-read and
 retried a few times instead.
 
+Removing an object deletes its status key only when one exists: when the
+read saw none, the transaction instead compares that it still has none
+(``create_revision == 0``), so a status written meanwhile fails the
+compare, the chunk is read again, and the status is deleted with the spec
+rather than orphaned. A user whose role may write an object's spec but not
+its status (a domain's, GitOps') thus deletes an object that never had a
+status; a status that exists is the controller's to remove (the finalizer
+path).
+
 Semantics follow Kubernetes: ``generation`` grows only when ``spec``
 changes; ``uid``, ``creationTimestamp`` and ``deletionTimestamp`` are the
 store's, whatever the caller sent; deleting an object with finalizers only
@@ -85,6 +94,8 @@ class _Plan:
     """The op's result, given the revision the transaction committed at."""
     compare: Compare | None = None
     writes: list[Put | DeleteKey] = field(default_factory=list)
+    guards: list[Compare] = field(default_factory=list)
+    """Further compares (a status key still absent); when one fails the chunk is re-read."""
     conditional: bool = True
     """True when a failed compare is the caller's conflict, False when a retry may fix it."""
 
@@ -122,7 +133,8 @@ class Writer:
             if not writes:
                 return [p.build(0) for p in plans]
             result = await self._client.txn(
-                [p.compare for p in compared if p.compare is not None],
+                [p.compare for p in compared if p.compare is not None]
+                + [g for p in plans for g in p.guards],
                 writes,
                 [Get(self._keys.spec(p.key)) for p in compared],
             )
@@ -222,7 +234,7 @@ class Writer:
         )
         if meta.get("deletionTimestamp") and not meta.get("finalizers"):
             logger.info("%s: last finalizer removed; deleting it", key)
-            plan.writes = self._removal(key)
+            plan.writes, plan.guards = self._removal(key, now)
         else:
             plan.writes = [Put(self._keys.spec(key), encode_spec(data))]
         return plan
@@ -233,12 +245,14 @@ class Writer:
         assert now.spec is not None
         meta = now.spec["metadata"]
         if not meta.get("finalizers"):
+            writes, guards = self._removal(key, now)
             return _Plan(
                 key=key,
                 build=lambda _: None,
                 compare=compare,
                 conditional=conditional,
-                writes=self._removal(key),
+                writes=writes,
+                guards=guards,
             )
         if meta.get("deletionTimestamp"):
             stored = now.spec
@@ -253,9 +267,16 @@ class Writer:
             writes=[Put(self._keys.spec(key), encode_spec(data))],
         )
 
-    def _removal(self, key: ObjectKey) -> list[Put | DeleteKey]:
+    def _removal(
+        self, key: ObjectKey, now: _Current
+    ) -> tuple[list[Put | DeleteKey], list[Compare]]:
+        """The deletes that remove ``key`` and the guards they rely on."""
         # Spec first: a watcher sees DELETED before the status key goes.
-        return [DeleteKey(self._keys.spec(key)), DeleteKey(self._keys.status(key))]
+        spec: list[Put | DeleteKey] = [DeleteKey(self._keys.spec(key))]
+        status = self._keys.status(key)
+        if now.status is None:
+            return spec, [Compare(status, "create", "=", 0)]
+        return [*spec, DeleteKey(status)], []
 
 
 def _holds(plan: _Plan, kv: KV | None) -> bool:

@@ -5,6 +5,12 @@
 - the ``root`` user (role ``root``), when auth is still off;
 - the ``controller`` user and role: read-write on the whole key prefix, for
   ``dcos-controller``;
+- the ``viewer`` user and role: read-only on the whole prefix
+  (:func:`adapters.etcd.auth.viewer_grants`), for ``get``, ``describe``,
+  ``diff``, ``sync status``, dashboards and a pull request's CI job;
+- the ``gitops`` user and role (:func:`adapters.etcd.auth.gitops_grants`):
+  what ``dcosctl sync --prune --self-heal`` writes (spec keys of every kind,
+  events, ``applysets/sync.*``, ``syncs/*``), for the merge's CI job;
 - per Domain (every stored Domain, plus ``--domain NAME``), the user and
   role ``domain-<name>`` (:func:`adapters.etcd.auth.domain_grants`): read
   the whole prefix, read-write only that domain's spec keys of the
@@ -94,7 +100,7 @@ def init(
         ),
     ] = None,
 ) -> None:
-    """Create the root, controller and per-domain users and roles, then enable auth."""
+    """Create the root, controller, viewer, gitops and per-domain users and roles; enable auth."""
     folder = directory or default_dir()
     for name in domains or []:
         _check_domain(name)
@@ -163,7 +169,17 @@ async def _init(
     conn: Connection, folder: Path, extra: list[str], *, every_domain: bool
 ) -> tuple[list[_Outcome], bool]:
     from adapters.etcd import EtcdStore
-    from adapters.etcd.auth import ROOT, EtcdAuth, controller_grants, domain_grants, domain_user
+    from adapters.etcd.auth import (
+        GITOPS,
+        ROOT,
+        VIEWER,
+        EtcdAuth,
+        controller_grants,
+        domain_grants,
+        domain_user,
+        gitops_grants,
+        viewer_grants,
+    )
     from adapters.etcd.client import PermissionDenied
     from crds.errors import DcosError
 
@@ -189,6 +205,10 @@ async def _init(
             outcomes.append(await _root(auth, conn, folder))
             grants = controller_grants(store.keys)
             outcomes.append(await _user(auth, conn, folder, CONTROLLER, grants))
+            grants = viewer_grants(store.keys)
+            outcomes.append(await _user(auth, conn, folder, VIEWER, grants))
+            grants = gitops_grants(store.keys)
+            outcomes.append(await _user(auth, conn, folder, GITOPS, grants))
         for name in sorted(names):
             grants = domain_grants(store.keys, name, kinds)
             outcomes.append(await _user(auth, conn, folder, domain_user(name), grants))

@@ -6,10 +6,12 @@ import asyncio
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
 from adapters.etcd import EtcdSettings, EtcdStore, open_store
+from adapters.etcd.writes import Writer
 from adapters.protocols import Create, Delete, ObjectKey, Store, Update
 from crds.errors import AlreadyExists, ConflictError, NotFound, SpecError, Unavailable
 from crds.events import Event, InvolvedObject
@@ -141,6 +143,32 @@ async def test_delete_removes_spec_and_status(store: EtcdStore) -> None:
     recreated = await store.create(widget("a"))
     assert recreated.status.ready == 0, "no status survives from the old object"
     assert recreated.metadata.uid != created.metadata.uid
+
+
+async def test_a_status_written_while_a_delete_plans_goes_with_the_object(
+    store: EtcdStore,
+) -> None:
+    created = await store.create(widget("a"))
+    reported = created.model_copy(update={"status": WidgetStatus(ready=1)})
+
+    class Racing(Writer):
+        """Writes the status right after the delete read that there was none."""
+
+        raced = False
+
+        async def _read(self, keys: list[ObjectKey]) -> dict[ObjectKey, Any]:
+            current = await super()._read(keys)
+            if not self.raced:
+                self.raced = True
+                await store.update_status(reported)
+            return current
+
+    writer = Racing(store.client, store.keys, max_txn_ops=128)
+    assert await writer.commit([Delete(SHOP_A)]) == [None]
+    assert writer.raced
+    for key in (store.keys.spec(SHOP_A), store.keys.status(SHOP_A)):
+        kvs, _, _ = await store.client.range(key)
+        assert kvs == [], f"{key!r} survived the delete"
 
 
 async def test_delete_with_stale_resource_version_is_a_conflict(store: EtcdStore) -> None:

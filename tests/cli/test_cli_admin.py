@@ -38,6 +38,9 @@ def test_init_reruns_reset_a_lost_file_and_refuse_non_root(
     assert first.exit_code == 0, first.output
     assert "without TLS" in first.stderr  # a warning, not an error
     assert re.search(r"^domain-shop\s+created\s", first.stdout, re.M)
+    for user in ("viewer", "gitops"):
+        assert re.search(rf"^{user}\s+created\s", first.stdout, re.M), first.stdout
+        assert (users / f"{user}.yaml").stat().st_mode & 0o777 == 0o600
     assert (users / "dcos-controller.yaml").exists()
 
     lost = users / "domain-shop.yaml"
@@ -47,7 +50,8 @@ def test_init_reruns_reset_a_lost_file_and_refuse_non_root(
     again = run_cli("admin", "init", "--dir", str(users))
     assert again.exit_code == 0, again.output
     assert re.search(r"^domain-shop\s+password reset \(no config file\)\s", again.stdout, re.M)
-    assert re.search(r"^controller\s+unchanged\s", again.stdout, re.M)
+    for user in ("controller", "viewer", "gitops"):
+        assert re.search(rf"^{user}\s+unchanged\s", again.stdout, re.M), again.stdout
     assert _password(lost) != old and old not in again.output
 
     monkeypatch.setenv("DCOS_CONFIG", str(lost))
