@@ -33,38 +33,13 @@ from adapters.etcd import EtcdSettings, open_store
 from adapters.protocols import ObjectKey
 from bench.common import DCOSCTL, Figure
 from crds.app import App
+from e2e.browser import headless_chromium, missing
 from localcluster.etcd import free_port
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
 ROOT = Path(__file__).resolve().parent.parent
 CHANGES = 20
 APP = ("checkout", "payment")
 WAIT = 60.0
-
-
-def _driver(profile: Path) -> Any:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for flag in (
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--disable-dev-shm-usage",
-        "--hide-scrollbars",
-        f"--user-data-dir={profile}",
-        "--window-size=1440,1600",
-    ):
-        options.add_argument(flag)
-    return webdriver.Chrome(options=options, service=Service(str(CHROMEDRIVER)))
 
 
 def _until(what: str, check: Any, within: float = WAIT) -> None:
@@ -129,9 +104,9 @@ def _measure(driver: Any, url: str, endpoint: str, shot: str | None) -> tuple[fl
 
 
 def run() -> list[Figure]:
-    missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.exists()]
-    if missing:
-        raise RuntimeError(f"{', '.join(missing)} missing: run `make browser`")
+    absent = missing()
+    if absent:
+        raise RuntimeError(f"{', '.join(absent)} missing: run `make browser`")
     with tempfile.TemporaryDirectory(prefix="bench-dashboard-") as tmp:
         work = Path(tmp)
         shutil.copytree(ROOT / "specs", work / "specs")
@@ -154,7 +129,9 @@ def run() -> list[Figure]:
             if found is None:
                 raise RuntimeError(f"no metrics port for controller-a in:\n{out}")
             url = f"http://127.0.0.1:{found.group(1)}/"
-            driver = _driver(work / "chromium")
+            driver = headless_chromium(
+                work / "chromium", width=1440, height=1600, extra=("--hide-scrollbars",)
+            )
             try:
                 shot = os.environ.get("DCOS_DASHBOARD_SHOT")
                 first, latencies = _measure(driver, url, endpoint, shot)

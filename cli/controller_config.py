@@ -140,16 +140,15 @@ def resolve(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> N
 
 
 def _check_private(path: Path, holds: str) -> None:
-    """ConfigError when ``path`` (which holds ``holds``) is readable by group or others."""
+    """ConfigError when ``path`` (which holds ``holds``) is readable by group or others
+    (the rule ``dcosctl`` applies to its own config file)."""
+    from cli.config import check_private
+    from crds.errors import SpecError
+
     try:
-        mode = path.stat().st_mode
-    except OSError:
-        return  # reading it reports the problem
-    if mode & 0o077:
-        raise ConfigError(
-            f"{path}: holds {holds} but is readable by group or others "
-            f"(mode {mode & 0o777:03o}): run chmod 600 {path}"
-        )
+        check_private(path, holds)
+    except SpecError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def check(args: argparse.Namespace) -> None:

@@ -40,13 +40,12 @@ from adapters.etcd import EtcdStore
 from adapters.protocols import ObjectKey
 from crds.events import Event, EventKind, InvolvedObject
 from crds.ippool import IPPool
+from e2e.browser import headless_chromium, missing
 from e2e.harness import Stack, controller, sim_master_settings, until
 from localcluster.etcd import free_port
 from localcluster.mesos.server import LocalMaster
 from localcluster.mesos.settings import AgentSpec
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
 LIVE_WITHIN = 5.0
 """Seconds a change in etcd may take to show on the open page."""
 HOSTS = {"node-1": "shop", "node-2": None, "node-3": None}
@@ -99,9 +98,9 @@ def _host(name: str, domain: str | None) -> str:
 @pytest.fixture
 def chromium() -> Iterator[None]:
     """Chromium and chromedriver are installed (``make browser``), else fail in CI, skip here."""
-    missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.exists()]
-    if missing:
-        reason = f"{', '.join(missing)} missing: run `make browser` (apt chromium chromium-driver)"
+    absent = missing()
+    if absent:
+        reason = f"{', '.join(absent)} missing: run `make browser` (apt chromium chromium-driver)"
         if os.environ.get("CI") == "true":
             pytest.fail(reason)
         pytest.skip(reason)
@@ -120,26 +119,7 @@ class Browser:
     """One headless Chromium through chromedriver; every call runs in a thread."""
 
     def __init__(self, profile: Path) -> None:
-        from selenium import webdriver
-        from selenium.webdriver.chrome.service import Service
-
-        options = webdriver.ChromeOptions()
-        options.binary_location = str(CHROMIUM)
-        for flag in (
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--disable-dev-shm-usage",
-            f"--user-data-dir={profile}",
-            "--window-size=1400,1300",
-        ):
-            options.add_argument(flag)
-        self.driver = webdriver.Chrome(options=options, service=Service(str(CHROMEDRIVER)))
+        self.driver = headless_chromium(profile, width=1400, height=1300)
 
     async def run(self, script: str, *args: Any) -> Any:
         return await asyncio.to_thread(self.driver.execute_script, script, *args)
