@@ -575,6 +575,25 @@ class FaultStack:
         parts = [f"--- {r.identity} log (tail) ---\n{r.tail()}" for r in self.replicas.values()]
         return "\n".join(parts)
 
+    @property
+    def record_writes(self) -> int:
+        """Instance record writes recorded so far: how far a rollout has come."""
+        return sum(e.key.startswith("instances/") for e in self.history.events)
+
+    async def progressed(self, since: int, writes: int) -> bool:
+        """``writes`` more instance record writes than ``since``."""
+        return self.record_writes >= since + writes
+
+    async def rollout_under_way(self, apps: int, *, writes: int, **new: Any) -> None:
+        """``apps`` Apps deployed and converged, then a new image for all of them
+        (``new``: more :func:`app_docs` arguments), returning once the rollout has
+        made ``writes`` instance record writes."""
+        await self.apply(app_docs(apps, tag="1"))
+        await self.until(f"{apps} Apps to run", self.converged, within=60)
+        await self.apply(app_docs(apps, tag="2", **new))
+        start = self.record_writes
+        await self.until("the rollout to start", lambda: self.progressed(start, writes), within=30)
+
     async def converged(self) -> bool:
         """Every App rolled out, no address held by a finished instance, and the master's
         live tasks exactly the active records."""

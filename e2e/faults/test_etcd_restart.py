@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from e2e.faults.stack import FaultStack, app_docs
+from e2e.faults.stack import FaultStack
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -26,22 +26,9 @@ PROGRESS = 40
 """Instance record writes of the rollout before etcd stops."""
 
 
-def _record_writes(stack: FaultStack) -> int:
-    return sum(e.key.startswith("instances/") for e in stack.history.events)
-
-
 async def test_etcd_stopped_and_restarted_mid_rollout(fault_stack: FaultStack) -> None:
     stack = fault_stack
-    await stack.apply(app_docs(APPS, tag="1"))
-    await stack.until("100 Apps to run", stack.converged, within=60)
-
-    await stack.apply(app_docs(APPS, tag="2"))
-    start = _record_writes(stack)
-
-    async def progressed() -> bool:
-        return _record_writes(stack) >= start + PROGRESS
-
-    await stack.until("the rollout to start", progressed, within=30)
+    await stack.rollout_under_way(APPS, writes=PROGRESS)
     mid_rollout = bool(await stack.not_converged())
     await stack.stop_etcd()
     stopped = time.monotonic()

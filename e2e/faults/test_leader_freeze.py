@@ -27,7 +27,7 @@ from datetime import datetime
 
 import pytest
 
-from e2e.faults.stack import ELECTION, FaultStack, app_docs
+from e2e.faults.stack import ELECTION, FaultStack
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -36,24 +36,11 @@ PROGRESS = 40
 """Instance record writes (of the rollout, then of the new leader) between the faults."""
 
 
-def _record_writes(stack: FaultStack) -> int:
-    return sum(e.key.startswith("instances/") for e in stack.history.events)
-
-
 async def test_frozen_leader_resumed_after_its_lease_changes_nothing(
     fault_stack: FaultStack,
 ) -> None:
     stack = fault_stack
-    await stack.apply(app_docs(APPS, tag="1"))
-    await stack.until("100 Apps to run", stack.converged, within=60)
-
-    await stack.apply(app_docs(APPS, tag="2"))
-    start = _record_writes(stack)
-
-    async def progressed(since: int) -> bool:
-        return _record_writes(stack) >= since + PROGRESS
-
-    await stack.until("the rollout to start", lambda: progressed(start), within=30)
+    await stack.rollout_under_way(APPS, writes=PROGRESS)
     old = await stack.wait_leader()
     new = next(name for name in stack.replicas if name != old)
     mid_rollout = bool(await stack.not_converged())
@@ -64,8 +51,12 @@ async def test_frozen_leader_resumed_after_its_lease_changes_nothing(
     await stack.recorder.sync()
     term, leader = stack.history.terms(ELECTION)[-1]
     assert leader == new
-    taken_over = _record_writes(stack)
-    await stack.until(f"{new} to carry the rollout on", lambda: progressed(taken_over), within=30)
+    taken_over = stack.record_writes
+    await stack.until(
+        f"{new} to carry the rollout on",
+        lambda: stack.progressed(taken_over, PROGRESS),
+        within=30,
+    )
 
     stack.resume(old)
     resumed_at, resumed_wall = time.monotonic(), time.time()

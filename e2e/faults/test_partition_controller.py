@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-from e2e.faults.stack import ELECTION, FaultStack, StackSettings, app_docs
+from e2e.faults.stack import ELECTION, FaultStack, StackSettings
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -32,24 +32,11 @@ def stack_settings() -> StackSettings:
     return StackSettings(proxied=True)
 
 
-def _record_writes(stack: FaultStack) -> int:
-    return sum(e.key.startswith("instances/") for e in stack.history.events)
-
-
 async def test_leader_cut_off_from_etcd_while_the_other_takes_over(
     fault_stack: FaultStack,
 ) -> None:
     stack = fault_stack
-    await stack.apply(app_docs(APPS, tag="1"))
-    await stack.until("100 Apps to run", stack.converged, within=60)
-
-    await stack.apply(app_docs(APPS, tag="2"))
-    start = _record_writes(stack)
-
-    async def progressed(since: int = start) -> bool:
-        return _record_writes(stack) >= since + PROGRESS
-
-    await stack.until("the rollout to start", progressed, within=30)
+    await stack.rollout_under_way(APPS, writes=PROGRESS)
     old = await stack.wait_leader()
     new = next(name for name in stack.replicas if name != old)
     mid_rollout = bool(await stack.not_converged())
@@ -66,8 +53,12 @@ async def test_leader_cut_off_from_etcd_while_the_other_takes_over(
     await stack.recorder.sync()
     term_start, leader = stack.history.terms(ELECTION)[-1]
     assert leader == new
-    taken_over = _record_writes(stack)
-    await stack.until(f"{new} to carry the rollout on", lambda: progressed(taken_over), within=30)
+    taken_over = stack.record_writes
+    await stack.until(
+        f"{new} to carry the rollout on",
+        lambda: stack.progressed(taken_over, PROGRESS),
+        within=30,
+    )
     healed = stack.history.last_revision
     stack.heal(old)
 
