@@ -745,6 +745,7 @@ def _next_steps(
     _say(f"  {ctl} scaling preview cart-sales -d checkout --date 2026-11-11")
     _say(f"  {ctl} diff -f specs/ -R     # edit a file in specs/ first")
     _say(f"  {ctl} apply -f specs/ -R --prune --applyset {APPLYSET}")
+    _say(f"  {ctl} sync specs/ --self-heal --watch   # GitOps: etcd follows specs/ (Ctrl-C)")
     _say(f"  curl -s http://{mesos}/master/slaves   # the local Mesos master's agents")
     _say(f"  open http://127.0.0.1:{CONTROLLERS[0][1]}/   # the dashboard, live")
     _say(f"  curl -s http://127.0.0.1:{CONTROLLERS[0][1]}/healthz   # is controller-a leading?")
