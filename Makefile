@@ -39,29 +39,27 @@ up: venv
 down: venv
 	$(BIN)/dcosctl down
 
-# Debian's docker-registry (distribution 2.8) serves the registry replicas and
-# the registry tests; installed when missing (as root, or through sudo).
+# Debian packages the tests and `make up` use, installed when missing (as root,
+# or through sudo): $(call apt,CHECK,PACKAGES) installs PACKAGES unless CHECK succeeds,
+# updating the package lists only when the first try fails.
+define apt
+	@$(1) || { \
+	  sudo=$$( [ "$$(id -u)" = 0 ] || echo sudo ); export DEBIAN_FRONTEND=noninteractive; \
+	  $$sudo apt-get install -y -q $(2) >/dev/null 2>&1 || \
+	  { $$sudo apt-get update -q && $$sudo apt-get install -y -q $(2); }; }
+endef
+
+# docker-registry (distribution 2.8) serves the registry replicas and the registry tests.
 registry:
-	@command -v docker-registry >/dev/null || { \
-	  sudo=$$( [ "$$(id -u)" = 0 ] || echo sudo ); export DEBIAN_FRONTEND=noninteractive; \
-	  $$sudo apt-get install -y -q docker-registry >/dev/null 2>&1 || \
-	  { $$sudo apt-get update -q && $$sudo apt-get install -y -q docker-registry; }; }
+	$(call apt,command -v docker-registry >/dev/null,docker-registry)
 
-# Debian's chromium and chromedriver run the dashboard's browser test (e2e/test_dashboard.py);
-# installed when missing (as root, or through sudo).
+# chromium and chromedriver run the dashboard's browser test (e2e/test_dashboard.py).
 browser:
-	@[ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ] || { \
-	  sudo=$$( [ "$$(id -u)" = 0 ] || echo sudo ); export DEBIAN_FRONTEND=noninteractive; \
-	  $$sudo apt-get install -y -q chromium chromium-driver >/dev/null 2>&1 || \
-	  { $$sudo apt-get update -q && $$sudo apt-get install -y -q chromium chromium-driver; }; }
+	$(call apt,[ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ],chromium chromium-driver)
 
-# The openssl command makes the throwaway CA of the TLS tests (localcluster/certs.py);
-# installed when missing (as root, or through sudo).
+# openssl makes the throwaway CA of the TLS tests (localcluster/certs.py).
 openssl:
-	@command -v openssl >/dev/null || { \
-	  sudo=$$( [ "$$(id -u)" = 0 ] || echo sudo ); export DEBIAN_FRONTEND=noninteractive; \
-	  $$sudo apt-get install -y -q openssl >/dev/null 2>&1 || \
-	  { $$sudo apt-get update -q && $$sudo apt-get install -y -q openssl; }; }
+	$(call apt,command -v openssl >/dev/null,openssl)
 
 test: venv registry browser openssl
 	$(BIN)/pytest -q $(PYTEST_ARGS)
