@@ -388,6 +388,7 @@ async def _register_mesos(
     framework.records.add_listener(
         lambda domain, _app: domains.enqueue_after(Request("Domain", None, domain), USAGE_DELAY)
     )
+    _pools_follow_instances(manager, framework.records.add_listener, USAGE_DELAY)
     from reconciler.controllers import registrymirror
 
     registrymirror.register(manager, instances=framework.records.all)
@@ -397,6 +398,36 @@ async def _register_mesos(
         mapping.register(manager, records=framework.records, cmdb=cmdb)
         logger.info("the container-to-host mapping is written back to the CMDB")
     logger.info("Mesos framework on %s with the App controller", ", ".join(urls))
+
+
+def _pools_follow_instances(
+    manager: Manager,
+    add_listener: Callable[[Callable[[str, str], None]], None],
+    delay: float,
+) -> None:
+    """An App's instances changing wakes the IPPool controller for the App's pool
+    (one pass per ``delay`` at most), so its used figures follow the addresses
+    taken and released, not only the resync."""
+    from adapters.protocols import ObjectKey
+    from crds.app import App, ContainerNetwork
+    from reconciler.runtime import Request
+
+    controller = next((c for c in manager.controllers if c.name == "ippool"), None)
+    if controller is None:
+        return
+    wake = controller
+    apps, pools = manager.informer("App"), manager.informer("IPPool")
+
+    def changed(domain: str, name: str) -> None:
+        app = apps.get(ObjectKey("App", domain, name))
+        if not isinstance(app, App) or app.spec.network is ContainerNetwork.HOST:
+            return
+        # without ipPool an instance takes an address of its host's pool: any of them
+        names = [app.spec.ip_pool] if app.spec.ip_pool else [p.metadata.name for p in pools.list()]
+        for pool in names:
+            wake.enqueue_after(Request("IPPool", None, pool), delay)
+
+    add_listener(changed)
 
 
 async def _register_domains(

@@ -203,7 +203,7 @@ async def test_the_page_shows_the_data_center_and_follows_a_scale_live(
         assert {h["lifecycle"] for h in hosts.values()} == {"Active"}
         assert apps["shop/web"]["rollout"] == "RolloutComplete"
 
-        async def pool_as_stored() -> bool:  # the IPPool controller refreshes it every 30 s
+        async def pool_as_stored() -> bool:
             got = await store.get(ObjectKey("IPPool", None, "shop-v110"))
             assert isinstance(got, IPPool)
             status = got.status
@@ -231,6 +231,13 @@ async def test_the_page_shows_the_data_center_and_follows_a_scale_live(
             describe=stack.describe,
         )
         await stack.until("the open page to show 4 ready instances", lambda: desired("4 / 4 / 4"))
+
+        async def pool_used(ips: str) -> bool:  # the pool's figures follow its instances
+            return (await page.rows("pools")).get("shop-v110", {}).get("ips") == ips
+
+        await stack.until(
+            "the pool to show 4 addresses used", lambda: pool_used("4 / 46"), within=10
+        )
         assert await page.run("return window.sameDocument") is True, "the page was not reloaded"
         shot = os.environ.get("DCOS_DASHBOARD_SHOT")
         if shot:
