@@ -125,7 +125,10 @@ def run() -> list[Figure]:
 
         try:
             out = dcosctl("up", "--port", str(port), "--mesos-port", str(mesos_port))
-            found = re.search(r"controller-a \(pid \d+\), metrics on 127\.0\.0\.1:(\d+)", out)
+            found = re.search(
+                r"controller-a \(pid \d+\), dashboard and metrics on http://127\.0\.0\.1:(\d+)/",
+                out,
+            )
             if found is None:
                 raise RuntimeError(f"no metrics port for controller-a in:\n{out}")
             url = f"http://127.0.0.1:{found.group(1)}/"
