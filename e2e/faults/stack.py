@@ -594,6 +594,18 @@ class FaultStack:
         start = self.record_writes
         await self.until("the rollout to start", lambda: self.progressed(start, writes), within=30)
 
+    async def carried_on(self, new: str, *, writes: int) -> int:
+        """The revision ``new``'s term began at, once the history shows it leading
+        and it has made ``writes`` instance record writes since."""
+        await self.recorder.sync()
+        term, leader = self.history.terms(ELECTION)[-1]
+        assert leader == new, f"{leader} leads, not {new}"
+        since = self.record_writes
+        await self.until(
+            f"{new} to carry the rollout on", lambda: self.progressed(since, writes), within=30
+        )
+        return term
+
     async def converged(self) -> bool:
         """Every App rolled out, no address held by a finished instance, and the master's
         live tasks exactly the active records."""

@@ -48,15 +48,7 @@ async def test_frozen_leader_resumed_after_its_lease_changes_nothing(
     frozen = time.monotonic()
     await stack.wait_leader(other_than=old, within=15)
     took_over = time.monotonic() - frozen
-    await stack.recorder.sync()
-    term, leader = stack.history.terms(ELECTION)[-1]
-    assert leader == new
-    taken_over = stack.record_writes
-    await stack.until(
-        f"{new} to carry the rollout on",
-        lambda: stack.progressed(taken_over, PROGRESS),
-        within=30,
-    )
+    term = await stack.carried_on(new, writes=PROGRESS)
 
     stack.resume(old)
     resumed_at, resumed_wall = time.monotonic(), time.time()

@@ -50,15 +50,7 @@ async def test_leader_cut_off_from_etcd_while_the_other_takes_over(
     stepped_down = time.monotonic() - cut
     await stack.wait_leader(other_than=old, within=15)
     took_over = time.monotonic() - cut
-    await stack.recorder.sync()
-    term_start, leader = stack.history.terms(ELECTION)[-1]
-    assert leader == new
-    taken_over = stack.record_writes
-    await stack.until(
-        f"{new} to carry the rollout on",
-        lambda: stack.progressed(taken_over, PROGRESS),
-        within=30,
-    )
+    term_start = await stack.carried_on(new, writes=PROGRESS)
     healed = stack.history.last_revision
     stack.heal(old)
 
